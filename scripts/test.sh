@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install scamclf (not editable) with its test extras into a virtual environment and run the checks.
+# Safe to run twice. VENV picks the environment (default .venv); PYTHON the interpreter to build it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps .
+"$VENV/bin/python" -m pip install --quiet ".[test]"
+"$VENV/bin/ruff" check src tests scripts
+"$VENV/bin/ruff" format --check src tests scripts
+"$VENV/bin/python" scripts/build_corpus.py --check
+set +e
+"$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no tests: treating that as a failure" >&2
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,443 @@
+"""The library API the CLI is built on: train, load, score and predict."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import (
+    DEFAULT_PROJECT_MODEL_PATH,
+    LABEL_SCAM,
+    MODEL_ENV_VAR,
+    OUTPUT_COLUMNS,
+    user_model_path,
+)
+from .dataset import (
+    TableWriter,
+    check_text_column,
+    iter_table_chunks,
+    load_bundled_corpus,
+    mask_label_leaks,
+    normalise_labels,
+    read_table,
+    read_training_data,
+    validate_training_frame,
+)
+from .errors import DataError, ModelError
+from .evaluate import binary_metrics, evaluation_report, macro_average, metrics_by_group
+from .model import ScamClassifier
+from .persistence import load_model, save_model
+
+__all__ = [
+    "MAX_TRANSCRIPT_CHARS",
+    "ScamModel",
+    "evaluate_file",
+    "load",
+    "resolve_model_path",
+    "score_file",
+    "train",
+    "training_frame",
+]
+
+# Scoring reads at most this much of one transcript: the opening of a call carries the script,
+# and a runaway 10 MB cell must not stall a batch. Rows cut short say so in `note`.
+MAX_TRANSCRIPT_CHARS = 100_000
+
+
+def _data_hash(frame: pd.DataFrame) -> str:
+    digest = hashlib.sha256()
+    for text, label in zip(frame["text"], frame["label"], strict=True):
+        digest.update(f"{label}\t{text}\n".encode())
+    return digest.hexdigest()
+
+
+def training_frame(
+    data: pd.DataFrame | Iterable[str | Path] | None = None,
+    *,
+    text_col: str = "text",
+    label_col: str = "label",
+    with_bundled: bool = False,
+    encoding: str = "utf-8",
+) -> pd.DataFrame:
+    """Return the labelled rows a model would train on (files, a frame, and/or the bundled corpus).
+
+    Examples
+    --------
+    >>> frame = training_frame()  # the bundled corpus
+    >>> sorted(frame["label"].unique())
+    ['legit', 'scam']
+    """
+    frames = []
+    if data is None or with_bundled:
+        frames.append(load_bundled_corpus())
+    if isinstance(data, pd.DataFrame):
+        check_text_column(data, text_col, "data frame")
+        if label_col not in data.columns:
+            raise DataError(f"data frame: no label column {label_col!r}")
+        labels = normalise_labels(data[label_col], where="data frame", label_col=label_col)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "text": data[text_col].fillna("").astype(str),
+                    "label": labels,
+                    "source": data["source"].astype(str) if "source" in data else "user",
+                    "lang": data["lang"].astype(str) if "lang" in data else "",
+                    "scam_type": data["scam_type"].fillna("").astype(str) if "scam_type" in data else "",
+                }
+            )
+        )
+    elif data is not None:
+        paths = list(data)
+        if paths:
+            frames.append(read_training_data(paths, text_col=text_col, label_col=label_col, encoding=encoding))
+        elif not with_bundled:
+            frames.append(load_bundled_corpus())
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame[frame["text"].str.strip() != ""].reset_index(drop=True)
+    validate_training_frame(frame)
+    return mask_label_leaks(frame)
+
+
+@dataclass
+class ScamModel:
+    """A fitted :class:`~scamclf.model.ScamClassifier` with its metadata, ready to score.
+
+    Examples
+    --------
+    >>> model = scamclf.load()  # doctest: +SKIP
+    >>> model.predict("this is bukit aman, transfer your savings to a safe account")["verdict"]  # doctest: +SKIP
+    'scam'
+    """
+
+    estimator: ScamClassifier
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def threshold(self) -> float:
+        """The scam threshold chosen on held-out folds."""
+        return float(self.estimator.threshold_)
+
+    def score_texts(
+        self,
+        texts: Iterable[Any],
+        *,
+        threshold: float | None = None,
+        evidence: bool = True,
+        top_k: int = 5,
+    ) -> pd.DataFrame:
+        """Score transcripts; return one row each with the output columns of ``scamclf score``.
+
+        Empty, whitespace-only or missing transcripts get no score and ``note="empty"``;
+        transcripts longer than :data:`MAX_TRANSCRIPT_CHARS` are scored on their opening and
+        noted ``truncated``.
+        """
+        texts = list(texts)
+        n = len(texts)
+        note = np.full(n, "", dtype=object)
+        clean: list[str] = []
+        scored: list[int] = []
+        for i, text in enumerate(texts):
+            if text is None or (isinstance(text, float) and text != text) or not str(text).strip():
+                note[i] = "empty"
+                continue
+            text = str(text)
+            if len(text) > MAX_TRANSCRIPT_CHARS:
+                text = text[:MAX_TRANSCRIPT_CHARS]
+                note[i] = f"truncated to {MAX_TRANSCRIPT_CHARS} characters"
+            clean.append(text)
+            scored.append(i)
+        proba = np.full(n, np.nan)
+        verdict = np.full(n, "", dtype=object)
+        is_scam = np.full(n, "", dtype=object)
+        scam_type = np.full(n, "", dtype=object)
+        evidence_col = np.full(n, "", dtype=object)
+        evidence_lists: list[list[tuple[str, float]]] = [[] for _ in range(n)]
+        if scored:
+            est = self.estimator
+            t = self.threshold if threshold is None else float(threshold)
+            Xf = est.transform_features(clean)
+            p = est._proba_from_features(Xf)
+            idx = np.asarray(scored)
+            proba[idx] = np.round(p, 6)
+            v = est.verdicts(p, t)
+            verdict[idx] = v
+            is_scam[idx] = np.where(p >= t, "true", "false")
+            flagged = v != "legit"
+            if flagged.any():
+                types = est.predict_type_from_features(Xf[np.flatnonzero(flagged)])
+                scam_type[idx[flagged]] = types
+            if evidence:
+                for row, ev in zip(idx, est.explain_features(clean, Xf, top_k=top_k), strict=True):
+                    evidence_lists[row] = ev
+                    evidence_col[row] = "; ".join(f"{phrase} ({weight:+.2f})" for phrase, weight in ev)
+        out = pd.DataFrame(
+            {
+                "scam_probability": proba,
+                "is_scam": is_scam,
+                "verdict": verdict,
+                "scam_type": scam_type,
+            }
+        )
+        if evidence:
+            out["evidence"] = evidence_col
+            out.attrs["evidence_lists"] = evidence_lists
+        out["note"] = note
+        return out
+
+    def score_frame(
+        self,
+        frame: pd.DataFrame,
+        *,
+        text_col: str = "text",
+        threshold: float | None = None,
+        evidence: bool = True,
+        overwrite_columns: bool = False,
+    ) -> pd.DataFrame:
+        """Return ``frame`` with the score columns appended (input columns kept, in order)."""
+        check_text_column(frame, text_col, "input")
+        clash = [c for c in OUTPUT_COLUMNS if c in frame.columns]
+        if clash and not overwrite_columns:
+            raise DataError(f"input already has column(s) {', '.join(clash)}; rename them or pass --overwrite-columns")
+        scores = self.score_texts(frame[text_col].tolist(), threshold=threshold, evidence=evidence)
+        out = frame.copy()
+        for column in scores.columns:
+            out[column] = scores[column].to_numpy()
+        return out
+
+    def predict(self, text: str, *, threshold: float | None = None, top_k: int = 5) -> dict[str, Any]:
+        """Score one transcript; return ``scam_probability``, ``is_scam``, ``verdict``, ``scam_type``, ``evidence``."""
+        row = self.score_texts([text], threshold=threshold, top_k=top_k)
+        evidence = row.attrs["evidence_lists"][0]
+        probability = row["scam_probability"].iloc[0]
+        return {
+            "scam_probability": None if np.isnan(probability) else float(probability),
+            "is_scam": row["is_scam"].iloc[0] == "true",
+            "verdict": row["verdict"].iloc[0] or None,
+            "scam_type": row["scam_type"].iloc[0] or None,
+            "evidence": [{"phrase": p, "weight": w} for p, w in evidence],
+            "threshold": self.threshold if threshold is None else float(threshold),
+            "note": row["note"].iloc[0] or None,
+        }
+
+    def evaluate(
+        self,
+        frame: pd.DataFrame,
+        *,
+        text_col: str = "text",
+        label_col: str = "label",
+        group_cols: Iterable[str] = (),
+        threshold: float | None = None,
+    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        """Evaluate on labelled rows; return ``(report, y, proba)`` (see :mod:`scamclf.evaluate`).
+
+        Rows with an empty transcript are left out; unknown label values are refused.
+        """
+        check_text_column(frame, text_col, "input")
+        for column in [label_col, *group_cols]:
+            if column not in frame.columns:
+                raise DataError(f"input: no column {column!r}; columns: {', '.join(map(str, frame.columns))}")
+        kept = frame[frame[text_col].fillna("").astype(str).str.strip() != ""].reset_index(drop=True)
+        labels = normalise_labels(kept[label_col], where="input", label_col=label_col)
+        if kept.empty:
+            raise DataError("input: no rows with a transcript to evaluate")
+        y = (labels == LABEL_SCAM).to_numpy().astype(int)
+        proba = self.estimator.predict_proba(kept[text_col].astype(str).tolist())[:, 1]
+        t = self.threshold if threshold is None else threshold
+        groups = {c: kept[c].astype(str).to_numpy() for c in group_cols}
+        return evaluation_report(y, proba, threshold=t, groups=groups), y, proba
+
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Save the model (verified header, atomic write; an existing file needs ``force``)."""
+        self.path = save_model(self.estimator, path, metadata=self.metadata, force=force)
+        return self.path
+
+    def info(self) -> dict[str, Any]:
+        """Return the model's metadata (header) with its path."""
+        return {"path": str(self.path) if self.path else None, **self.metadata}
+
+
+def train(
+    data: pd.DataFrame | Iterable[str | Path] | None = None,
+    *,
+    text_col: str = "text",
+    label_col: str = "label",
+    with_bundled: bool = False,
+    miss_cost: float = 3.0,
+    suspicious_recall: float = 0.95,
+    random_state: int = 0,
+    n_jobs: int | None = None,
+    encoding: str = "utf-8",
+) -> ScamModel:
+    """Train a model on files or a frame (``data``), or on the bundled corpus when ``data`` is None.
+
+    Thresholds are chosen on held-out sources; ``metadata["metrics"]`` holds leave-one-source-out
+    metrics (every source held out in turn) and a random 80/20 split.
+
+    Examples
+    --------
+    >>> model = train()  # doctest: +SKIP
+    >>> model.metadata["metrics"]["leave_one_source_out"]["macro_f1"]  # doctest: +SKIP
+    """
+    frame = training_frame(data, text_col=text_col, label_col=label_col, with_bundled=with_bundled, encoding=encoding)
+    estimator = ScamClassifier(
+        miss_cost=miss_cost, suspicious_recall=suspicious_recall, random_state=random_state, n_jobs=n_jobs
+    )
+    estimator.fit(
+        frame["text"].tolist(),
+        frame["label"].tolist(),
+        groups=frame["source"].tolist(),
+        scam_type=frame["scam_type"].tolist(),
+    )
+    y = (frame["label"] == LABEL_SCAM).to_numpy().astype(int)
+    metrics = _training_metrics(estimator, y, frame)
+    metadata = {
+        "data_sha256": _data_hash(frame),
+        "rows": len(frame),
+        "class_counts": frame["label"].value_counts().to_dict(),
+        "source_counts": frame["source"].value_counts().to_dict(),
+        "classes": ["legit", "scam"],
+        "threshold": float(estimator.threshold_),
+        "suspicious_threshold": float(estimator.suspicious_threshold_),
+        "miss_cost": miss_cost,
+        "suspicious_recall": suspicious_recall,
+        "scam_types": [str(t) for t in estimator.type_classes_],
+        "metrics": metrics,
+    }
+    return ScamModel(estimator, metadata)
+
+
+def _training_metrics(estimator: ScamClassifier, y: np.ndarray, frame: pd.DataFrame) -> dict[str, Any]:
+    t = estimator.threshold_
+    sources = frame["source"].to_numpy()
+    by_source = metrics_by_group(y, estimator.oof_proba_, sources, t)
+    metrics: dict[str, Any] = {
+        "leave_one_source_out": {
+            "note": "each source held out in turn; the TF-IDF vocabulary (unsupervised) is fitted on all rows",
+            "overall": binary_metrics(y, estimator.oof_proba_, t),
+            "by_source": by_source,
+            "macro_f1": macro_average(by_source, "f1", both_classes=True),
+            "macro_recall": macro_average(by_source, "recall"),
+            "macro_false_positive_rate": macro_average(by_source, "false_positive_rate"),
+        }
+    }
+    if getattr(estimator, "random_split_proba_", None) is not None:
+        test = estimator.random_split_index_
+        metrics["random_split"] = {
+            "note": "stratified 80/20 split of rows (optimistic: rows of one source on both sides)",
+            **binary_metrics(y[test], estimator.random_split_proba_, t),
+        }
+    return metrics
+
+
+# --- which model ---------------------------------------------------------------------------------
+
+
+def resolve_model_path(path: str | Path | None = None) -> tuple[Path, str]:
+    """Return the model path to use and where it came from.
+
+    Order: ``path``; the ``SCAMCLF_MODEL`` environment variable; ``./models/scamclf.joblib`` when
+    it exists; the per-user default model.
+    """
+    if path:
+        return Path(path), "--model-path"
+    env = os.environ.get(MODEL_ENV_VAR)
+    if env:
+        return Path(env), MODEL_ENV_VAR
+    if DEFAULT_PROJECT_MODEL_PATH.exists():
+        return DEFAULT_PROJECT_MODEL_PATH, "project"
+    return user_model_path(), "user"
+
+
+def load(
+    path: str | Path | None = None,
+    *,
+    train_if_missing: bool = True,
+    notify: Callable[[str], None] | None = None,
+) -> ScamModel:
+    """Verify and load a model (see :func:`resolve_model_path` for which one).
+
+    When no path is given and the per-user default model does not exist yet, it is trained
+    from the bundled corpus and saved there first (``notify`` receives a message saying so).
+    """
+    model_path, origin = resolve_model_path(path)
+    if origin == "user" and not model_path.exists() and train_if_missing:
+        if notify:
+            notify(f"No model yet: training the default model from the bundled corpus into {model_path} (once)")
+        model = train()
+        try:
+            model.save(model_path)
+        except Exception as exc:  # another process may have saved it meanwhile
+            if not model_path.exists():
+                raise ModelError(f"{model_path}: could not save the default model ({exc})") from exc
+    estimator, header = load_model(model_path)
+    if not isinstance(estimator, ScamClassifier):
+        raise ModelError(f"{model_path}: holds a {type(estimator).__name__}, not a scamclf model")
+    return ScamModel(estimator, header, model_path)
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def score_file(
+    model: ScamModel,
+    input_path: str | Path,
+    output_path: str | Path | None = None,
+    *,
+    text_col: str = "text",
+    input_format: str | None = None,
+    output_format: str | None = None,
+    threshold: float | None = None,
+    evidence: bool = True,
+    overwrite_columns: bool = False,
+    force: bool = False,
+    encoding: str = "utf-8",
+    chunksize: int = 5_000,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Score a table file chunk by chunk into ``output_path`` (atomically) or standard output.
+
+    Returns a summary: rows, rows flagged per verdict, rows without a score.
+    """
+    summary: dict[str, Any] = {"rows": 0, "scam": 0, "suspicious": 0, "legit": 0, "not_scored": 0}
+    with TableWriter(output_path, fmt=output_format, force=force) as writer:
+        for chunk in iter_table_chunks(input_path, fmt=input_format, chunksize=chunksize, encoding=encoding):
+            check_text_column(chunk, text_col, input_path)
+            scored = model.score_frame(
+                chunk, text_col=text_col, threshold=threshold, evidence=evidence, overwrite_columns=overwrite_columns
+            )
+            writer.write(scored)
+            summary["rows"] += len(scored)
+            counts = scored["verdict"].value_counts()
+            for verdict in ("scam", "suspicious", "legit"):
+                summary[verdict] += int(counts.get(verdict, 0))
+            summary["not_scored"] += int((scored["verdict"] == "").sum())
+            if progress:
+                progress(len(scored))
+        writer.commit()
+    return summary
+
+
+def evaluate_file(
+    model: ScamModel,
+    data_path: str | Path,
+    *,
+    text_col: str = "text",
+    label_col: str = "label",
+    group_cols: Iterable[str] = (),
+    threshold: float | None = None,
+    encoding: str = "utf-8",
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """Evaluate ``model`` on a labelled file; see :meth:`ScamModel.evaluate`."""
+    frame = read_table(data_path, encoding=encoding)
+    check_text_column(frame, text_col, data_path)
+    if label_col not in frame.columns:
+        raise DataError(f"{data_path}: no label column {label_col!r}; pass --label-col")
+    return model.evaluate(frame, text_col=text_col, label_col=label_col, group_cols=group_cols, threshold=threshold)

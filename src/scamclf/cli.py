@@ -1,0 +1,399 @@
+"""The ``scamclf`` command line: a thin Typer shell over :mod:`scamclf.api`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="Flag scam phone calls from their transcripts, and say why.",
+)
+
+_state = {"debug": False}
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: unwind (removing temporary files) and exit 143."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Turn library errors into one line on stderr and exit 1 (tracebacks only with --debug)."""
+    from .errors import ScamclfError
+
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=FutureWarning)
+            warnings.showwarning = lambda message, category, *a, **k: _err(f"Warning: {message}")
+            yield
+    except ScamclfError as exc:
+        if _state["debug"]:
+            raise
+        _err(f"Error: {exc}")
+        raise typer.Exit(code=1) from None
+    except KeyboardInterrupt:
+        _err("Interrupted; nothing was written.")
+        raise typer.Exit(code=130) from None
+    except _Terminated:
+        _err("Terminated; nothing was written.")
+        raise typer.Exit(code=143) from None
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
+        with contextlib.suppress(Exception):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        raise typer.Exit(code=1) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if _state["debug"]:
+            raise
+        _err(f"Error: internal error ({type(exc).__name__}); rerun with --debug for the traceback and report it")
+        raise typer.Exit(code=1) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _progress(label: str) -> Any:
+    """A row counter on a terminal; a no-op when stderr is piped."""
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    from rich.console import Console
+    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn(label),
+        MofNCompleteColumn(),
+        TextColumn("rows"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+
+
+def _notify(message: str) -> None:
+    _err(message)
+
+
+ModelPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-path", help="Model file (default: $SCAMCLF_MODEL, ./models/scamclf.joblib, or the per-user model)."
+    ),
+]
+TextCol = Annotated[str, typer.Option("--text-col", help="Column holding the transcript.")]
+Encoding = Annotated[
+    str, typer.Option("--encoding", help="Text encoding of the input (UTF-8 with or without BOM by default).")
+]
+Threshold = Annotated[
+    float | None,
+    typer.Option(
+        "--threshold", min=0.0, max=1.0, help="Scam threshold (default: the model's, chosen on held-out data)."
+    ),
+]
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks (and transcript text) in errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True)] = False,
+) -> None:
+    """Flag scam phone calls from their transcripts, and say why."""
+    _state["debug"] = debug
+    if version:
+        from ._version import __version__
+
+        typer.echo(f"scamclf {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit()
+
+
+@app.command()
+def train(
+    data_paths: Annotated[
+        list[str] | None,
+        typer.Argument(help="CSV/TSV/JSONL/Parquet files with text and label columns; none: the bundled corpus."),
+    ] = None,
+    model_path: ModelPath = None,
+    text_col: TextCol = "text",
+    label_col: Annotated[
+        str, typer.Option("--label-col", help="Column holding the label (scam/legit, 1/0, ...).")
+    ] = "label",
+    with_bundled: Annotated[
+        bool, typer.Option("--with-bundled", help="Add the bundled corpus to the given files.")
+    ] = False,
+    miss_cost: Annotated[
+        float, typer.Option("--miss-cost", min=0.01, help="Cost of a missed scam in false alarms (sets the threshold).")
+    ] = 3.0,
+    suspicious_recall: Annotated[
+        float,
+        typer.Option(
+            "--suspicious-recall", min=0.01, max=1.0, help="Held-out recall target of the 'suspicious' threshold."
+        ),
+    ] = 0.95,
+    jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Parallel fits (default: all cores).")] = None,
+    encoding: Encoding = "utf-8",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing model file.")] = False,
+) -> None:
+    """Train a model and save it with its metrics (MODEL.metrics.json beside it)."""
+    with _errors():
+        from .api import train as train_model
+        from .config import DEFAULT_PROJECT_MODEL_PATH, MODEL_ENV_VAR
+        from .dataset import atomic_write_bytes
+        from .errors import OutputExistsError
+
+        target = Path(model_path or os.environ.get(MODEL_ENV_VAR) or DEFAULT_PROJECT_MODEL_PATH)
+        metrics_path = target.with_suffix(".metrics.json")
+        if target.exists() and not force:
+            raise OutputExistsError(f"{target}: model file exists; pass --force to replace it")
+        source = (
+            "the bundled corpus"
+            if not data_paths
+            else ", ".join(data_paths) + (" + bundled corpus" if with_bundled else "")
+        )
+        _err(f"Training on {source} ...")
+        model = train_model(
+            data_paths or None,
+            text_col=text_col,
+            label_col=label_col,
+            with_bundled=with_bundled,
+            miss_cost=miss_cost,
+            suspicious_recall=suspicious_recall,
+            n_jobs=jobs or -1,
+            encoding=encoding,
+        )
+        model.save(target, force=force)
+        metrics = {
+            k: model.metadata[k] for k in ("rows", "class_counts", "threshold", "suspicious_threshold", "metrics")
+        }
+        atomic_write_bytes(metrics_path, json.dumps(metrics, indent=2).encode(), force=True)
+        _print_training_summary(model.metadata, target, metrics_path)
+
+
+def _print_training_summary(meta: dict[str, Any], target: Path, metrics_path: Path) -> None:
+    from .evaluate import format_table
+
+    counts = meta["class_counts"]
+    loso = meta["metrics"]["leave_one_source_out"]
+    lines = [
+        f"Rows: {meta['rows']} (scam {counts.get('scam', 0)}, legit {counts.get('legit', 0)})",
+        f"Thresholds: scam {meta['threshold']:.3f}, suspicious {meta['suspicious_threshold']:.3f}",
+        "Leave-one-source-out (each source held out in turn):",
+        format_table(loso["by_source"], "source"),
+        f"Macro F1 over held-out sources with both classes: {loso['macro_f1']}",
+    ]
+    if "random_split" in meta["metrics"]:
+        lines.append(f"Random 80/20 split F1 (optimistic): {meta['metrics']['random_split']['f1']}")
+    lines += [f"Model: {target}", f"Metrics: {metrics_path}"]
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+def score(
+    input_path: Annotated[str, typer.Argument(help="CSV/TSV/JSONL/Parquet file, or - for standard input.")],
+    model_path: ModelPath = None,
+    output_path: Annotated[
+        str | None, typer.Option("--output-path", help="Output file (format by extension); default: CSV on stdout.")
+    ] = None,
+    text_col: TextCol = "text",
+    threshold: Threshold = None,
+    input_format: Annotated[
+        str | None,
+        typer.Option("--input-format", help="csv, tsv, jsonl or parquet (default: by extension; stdin: csv)."),
+    ] = None,
+    output_format: Annotated[
+        str | None, typer.Option("--output-format", help="csv, tsv, jsonl or parquet (default: by extension).")
+    ] = None,
+    evidence: Annotated[bool, typer.Option("--evidence/--no-evidence", help="Add the evidence column.")] = True,
+    overwrite_columns: Annotated[
+        bool, typer.Option("--overwrite-columns", help="Replace input columns named like the output columns.")
+    ] = False,
+    encoding: Encoding = "utf-8",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+) -> None:
+    """Score a file of transcripts: adds scam_probability, is_scam, verdict, scam_type, evidence, note."""
+    with _errors():
+        from .api import load, score_file
+        from .dataset import detect_format
+        from .errors import OutputExistsError
+
+        if output_path and output_path != "-":
+            detect_format(output_path, output_format)
+            if Path(output_path).exists() and not force:
+                raise OutputExistsError(f"{output_path}: output file exists; pass --force to replace it")
+        detect_format(input_path, input_format)
+        model = load(model_path, notify=_notify)
+        with _progress("Scoring") as bar:
+            task = bar.add_task("score", total=None) if bar else None
+            summary = score_file(
+                model,
+                input_path,
+                None if output_path in (None, "-") else output_path,
+                text_col=text_col,
+                input_format=input_format,
+                output_format=output_format,
+                threshold=threshold,
+                evidence=evidence,
+                overwrite_columns=overwrite_columns,
+                force=force,
+                encoding=encoding,
+                progress=(lambda n: bar.advance(task, n)) if bar else None,
+            )
+        if output_path not in (None, "-"):
+            _err(
+                f"Scored {summary['rows']} rows: {summary['scam']} scam, {summary['suspicious']} suspicious, "
+                f"{summary['legit']} legit, {summary['not_scored']} not scored (see the note column) -> {output_path}"
+            )
+
+
+@app.command()
+def predict(
+    text: Annotated[str | None, typer.Argument(help="The transcript; - or nothing: read standard input.")] = None,
+    model_path: ModelPath = None,
+    threshold: Threshold = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+) -> None:
+    """Score one transcript and print the verdict, probability, scam type and evidence."""
+    with _errors():
+        from .api import load
+        from .errors import DataError
+
+        if text is None or text == "-":
+            if sys.stdin.isatty():
+                raise DataError("no transcript given; pass it as an argument or pipe it on standard input")
+            text = sys.stdin.read()
+        model = load(model_path, notify=_notify)
+        result = model.predict(text, threshold=threshold)
+        if as_json:
+            typer.echo(json.dumps(result, ensure_ascii=False))
+            return
+        if result["verdict"] is None:
+            typer.echo(f"No score: {result['note']}")
+            return
+        kind = f", type {result['scam_type']}" if result["scam_type"] else ""
+        typer.echo(f"{result['verdict'].upper()} (scam probability {result['scam_probability']:.2f}{kind})")
+        if result["evidence"]:
+            typer.echo("Evidence: " + "; ".join(f"{e['phrase']} ({e['weight']:+.2f})" for e in result["evidence"]))
+
+
+@app.command()
+def info(model_path: ModelPath = None) -> None:
+    """Show a model's metadata and metrics, and whether it verifies (exit 1 when it does not)."""
+    with _errors():
+        from .api import resolve_model_path
+        from .errors import ScamclfError
+        from .persistence import read_header, verify_model
+
+        path, origin = resolve_model_path(model_path)
+        header = read_header(path)
+        try:
+            verify_model(path)
+            status = "verified"
+        except ScamclfError as exc:
+            status = f"NOT VERIFIED: {exc}"
+        loso = header.get("metrics", {}).get("leave_one_source_out", {})
+        lines = [
+            f"Model: {path} ({origin})",
+            f"Integrity: {status}",
+            f"Format version: {header.get('format_version')}; created {header.get('created_at')}",
+            "Versions: " + ", ".join(f"{k} {v}" for k, v in header.get("versions", {}).items()),
+            f"Payload SHA-256: {header.get('payload_sha256')}",
+            f"Training data SHA-256: {header.get('data_sha256')} ({header.get('rows')} rows: {header.get('class_counts')})",
+            f"Thresholds: scam {header.get('threshold')}, suspicious {header.get('suspicious_threshold')}",
+            f"Scam types: {', '.join(header.get('scam_types', []))}",
+            f"Leave-one-source-out macro F1: {loso.get('macro_f1')}",
+        ]
+        typer.echo("\n".join(lines))
+        if status != "verified":
+            raise typer.Exit(code=1)
+
+
+@app.command()
+def verify(model_path: ModelPath = None) -> None:
+    """Check a model file without loading it: header, format version, SHA-256, allowed types."""
+    with _errors():
+        from .api import resolve_model_path
+        from .persistence import verify_model
+
+        path, _ = resolve_model_path(model_path)
+        header = verify_model(path)
+        typer.echo(
+            f"OK: {path} verifies (SHA-256 {header['payload_sha256'][:16]}..., format {header['format_version']})"
+        )
+
+
+@app.command()
+def evaluate(
+    data_path: Annotated[str, typer.Argument(help="Labelled CSV/TSV/JSONL/Parquet file.")],
+    model_path: ModelPath = None,
+    text_col: TextCol = "text",
+    label_col: Annotated[str, typer.Option("--label-col", help="Column holding the label.")] = "label",
+    group_col: Annotated[
+        list[str] | None, typer.Option("--group-col", help="Break metrics down by this column (repeatable).")
+    ] = None,
+    threshold: Threshold = None,
+    report_dir: Annotated[
+        Path | None, typer.Option("--report-dir", help="Write report.json, report.md and PNG plots here.")
+    ] = None,
+    encoding: Encoding = "utf-8",
+    force: Annotated[bool, typer.Option("--force", help="Replace existing report files.")] = False,
+) -> None:
+    """Measure a model on labelled transcripts: precision, recall, F1, FPR, ROC/PR-AUC, calibration."""
+    with _errors():
+        from .api import evaluate_file, load
+        from .evaluate import format_table, write_report
+
+        model = load(model_path, notify=_notify)
+        report, y, proba = evaluate_file(
+            model,
+            data_path,
+            text_col=text_col,
+            label_col=label_col,
+            group_cols=group_col or [],
+            threshold=threshold,
+            encoding=encoding,
+        )
+        typer.echo(format_table({"all": report["overall"]}, "data"))
+        for name, block in report["by"].items():
+            typer.echo(f"\nBy {name}:\n" + format_table(block["groups"], name))
+        if report_dir is not None:
+            written = write_report(report, report_dir, y, proba, force=force)
+            _err(f"Report: {', '.join(str(p) for p in written)}")
+
+
+def main() -> None:
+    """Entry point of the ``scamclf`` console script."""
+    app(prog_name="scamclf")

@@ -1,0 +1,84 @@
+"""Constants shared by every module: labels, scam types, default paths and environment names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = [
+    "DEFAULT_PROJECT_MODEL_PATH",
+    "LABEL_LEGIT",
+    "LABEL_SCAM",
+    "LEGIT_LABEL_VALUES",
+    "MODEL_ENV_VAR",
+    "OUTPUT_COLUMNS",
+    "SCAM_LABEL_VALUES",
+    "SCAM_TYPES",
+    "VERDICTS",
+    "normalise_label",
+    "user_model_path",
+]
+
+LABEL_SCAM = "scam"
+LABEL_LEGIT = "legit"
+
+# Case-insensitive spellings of the two labels found in public corpora.
+SCAM_LABEL_VALUES = frozenset({"scam", "1", "true", "fraud", "spam", "yes", "phishing", "smishing", "malicious"})
+LEGIT_LABEL_VALUES = frozenset({"legit", "0", "false", "normal", "ham", "no", "legitimate", "benign", "genuine"})
+
+SCAM_TYPES = (
+    "bank_impersonation",
+    "government_impersonation",
+    "courier_parcel",
+    "telecom_utility",
+    "tech_support_refund",
+    "prize_lottery",
+    "loan_debt",
+    "investment",
+    "kidnapping_family_emergency",
+    "job_offer",
+    "other",
+)
+
+VERDICTS = ("scam", "suspicious", "legit")
+
+# Columns that scoring adds to a table; an input that already has one is refused unless told.
+OUTPUT_COLUMNS = ("scam_probability", "is_scam", "verdict", "scam_type", "evidence", "note")
+
+MODEL_ENV_VAR = "SCAMCLF_MODEL"
+DEFAULT_PROJECT_MODEL_PATH = Path("models") / "scamclf.joblib"
+
+
+def user_model_path() -> Path:
+    """Return the per-user default model path (``$XDG_DATA_HOME/scamclf/scamclf.joblib``)."""
+    base = os.environ.get("XDG_DATA_HOME")
+    if base:
+        root = Path(base)
+    elif os.name == "nt":
+        root = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    else:
+        root = Path.home() / ".local" / "share"
+    return root / "scamclf" / "scamclf.joblib"
+
+
+def normalise_label(value: object) -> str | None:
+    """Map a raw label to ``"scam"`` / ``"legit"``, or ``None`` when it is not recognised.
+
+    >>> normalise_label("Spam"), normalise_label(0), normalise_label(True)
+    ('scam', 'legit', 'scam')
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return LABEL_SCAM if value else LABEL_LEGIT
+    if isinstance(value, float):
+        if value != value:  # NaN
+            return None
+        if value.is_integer():
+            value = int(value)
+    text = str(value).strip().lower()
+    if text in SCAM_LABEL_VALUES:
+        return LABEL_SCAM
+    if text in LEGIT_LABEL_VALUES:
+        return LABEL_LEGIT
+    return None

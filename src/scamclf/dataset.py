@@ -1,0 +1,514 @@
+"""Reading and validating transcript files, and writing results atomically."""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import difflib
+import gzip
+import io
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+
+from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, normalise_label
+from .errors import DataError, OutputExistsError
+
+__all__ = [
+    "FORMATS",
+    "TableWriter",
+    "atomic_write_bytes",
+    "check_text_column",
+    "detect_format",
+    "iter_table_chunks",
+    "load_bundled_corpus",
+    "mask_label_leaks",
+    "normalise_labels",
+    "read_table",
+    "read_training_data",
+    "validate_training_frame",
+]
+
+FORMATS = ("csv", "tsv", "jsonl", "parquet")
+_EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+ENCODING_HINT = "pass --encoding with the file's encoding (for example --encoding latin-1 or cp1252)"
+_BUNDLED_CORPUS = "bundled_corpus.csv.gz"
+_MIN_TRAINING_ROWS = 20
+_MIN_ROWS_PER_CLASS = 5
+
+
+def detect_format(path: str | Path, explicit: str | None = None) -> str:
+    """Return the table format of ``path`` from ``explicit`` or the file extension.
+
+    >>> detect_format("calls.jsonl"), detect_format("-"), detect_format("x.csv.gz")
+    ('jsonl', 'csv', 'csv')
+    """
+    if explicit:
+        fmt = explicit.lower()
+        if fmt not in FORMATS:
+            raise DataError(f"unknown format {explicit!r}; use one of {', '.join(FORMATS)}")
+        return fmt
+    if str(path) == "-":
+        return "csv"
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] in {".gz", ".bz2", ".xz", ".zst", ".zip"}:
+        suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in _EXTENSIONS:
+        return _EXTENSIONS[suffixes[-1]]
+    raise DataError(
+        f"{path}: cannot tell the format from the extension; use .csv, .tsv, .jsonl or .parquet, "
+        "or pass --input-format / --output-format"
+    )
+
+
+def _check_readable(path: Path, fmt: str) -> None:
+    """Refuse a missing path, a directory, an empty file or a binary file with a clear message."""
+    if not path.exists():
+        raise DataError(f"{path}: no such file; check the path")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory; give a file (.csv, .tsv, .jsonl or .parquet)")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; expected a header row and at least one row")
+    if fmt != "parquet" and not path.name.lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
+        with path.open("rb") as handle:
+            head = handle.read(8192)
+        if b"\x00" in head:
+            raise DataError(
+                f"{path}: looks like a binary file (NUL bytes), not {fmt.upper()} text; "
+                "check the file, or pass --input-format if it is Parquet"
+            )
+
+
+def _decode_error(path: str | Path, exc: UnicodeDecodeError, encoding: str) -> DataError:
+    return DataError(
+        f"{path}: not valid {encoding} text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); {ENCODING_HINT}"
+    )
+
+
+def _read_encoding(encoding: str) -> str:
+    """Accept a UTF-8 byte-order mark whenever UTF-8 is asked for."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError as exc:
+        raise DataError(f"unknown encoding {encoding!r}; use a Python codec name such as utf-8") from exc
+    return "utf-8-sig" if name in {"utf-8", "utf-8-sig"} else encoding
+
+
+def _source(path: str | Path) -> Any:
+    return sys.stdin.buffer if str(path) == "-" else path
+
+
+def iter_table_chunks(
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    chunksize: int = 20_000,
+    encoding: str = "utf-8",
+) -> Iterator[pd.DataFrame]:
+    """Yield a table file in chunks of at most ``chunksize`` rows, every cell kept as read.
+
+    CSV/TSV cells are kept as strings exactly as written (no NA conversion), so what goes in
+    comes out. JSONL values keep their JSON type. ``path`` may be ``"-"`` for standard input.
+
+    Raises
+    ------
+    DataError
+        Missing or empty file, header only, ragged rows, malformed JSON line, bad encoding.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.csv"; _ = p.write_text("text\\nhello\\n")
+    >>> [len(c) for c in iter_table_chunks(p)]
+    [1]
+    """
+    fmt = detect_format(path, fmt)
+    if str(path) != "-":
+        path = Path(path)
+        _check_readable(path, fmt)
+    enc = _read_encoding(encoding)
+    produced = False
+    try:
+        if fmt in ("csv", "tsv"):
+            chunks = _iter_csv(path, fmt, chunksize, enc)
+        elif fmt == "jsonl":
+            chunks = _iter_jsonl(path, chunksize, enc)
+        else:
+            chunks = _iter_parquet(path, chunksize)
+        for chunk in chunks:
+            produced = True
+            yield chunk
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, exc, encoding) from exc
+    if not produced:
+        raise DataError(f"{path}: has a header but no rows; nothing to do")
+
+
+def _iter_csv(path: Any, fmt: str, chunksize: int, encoding: str) -> Iterator[pd.DataFrame]:
+    sep = "\t" if fmt == "tsv" else ","
+    try:
+        reader = pd.read_csv(
+            _source(path),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            chunksize=chunksize,
+            encoding=encoding,
+            on_bad_lines="error",
+            engine="c",
+        )
+        with reader:
+            for chunk in reader:
+                if len(chunk):
+                    yield chunk
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path}: the file is empty; expected a header row and rows") from exc
+    except pd.errors.ParserError as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise DataError(
+            f"{path}: malformed {fmt.upper()} ({detail}); every row needs as many fields as the "
+            "header, and fields holding commas, quotes or newlines must be quoted"
+        ) from exc
+
+
+def _iter_jsonl(path: Any, chunksize: int, encoding: str) -> Iterator[pd.DataFrame]:
+    handle: IO[str]
+    if str(path) == "-":
+        handle = io.TextIOWrapper(sys.stdin.buffer, encoding=encoding)
+    elif str(path).lower().endswith(".gz"):
+        handle = gzip.open(path, "rt", encoding=encoding)  # noqa: SIM115 - closed below
+    else:
+        handle = open(path, encoding=encoding)  # noqa: SIM115 - closed below
+    with handle:
+        rows: list[dict[str, Any]] = []
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"{path}: line {number} is not valid JSON ({exc.msg}); each line must be one JSON object"
+                ) from exc
+            if not isinstance(row, dict):
+                raise DataError(
+                    f"{path}: line {number} is a JSON {type(row).__name__}, expected an object "
+                    'such as {"text": "..."}'
+                )
+            rows.append(row)
+            if len(rows) >= chunksize:
+                yield pd.DataFrame.from_records(rows)
+                rows = []
+        if rows:
+            yield pd.DataFrame.from_records(rows)
+
+
+def _iter_parquet(path: Any, chunksize: int) -> Iterator[pd.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(sys.stdin.buffer.read() if str(path) == "-" else path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc}); check the file") from exc
+    for batch in parquet.iter_batches(batch_size=chunksize):
+        if batch.num_rows:
+            yield batch.to_pandas()
+
+
+def read_table(path: str | Path, *, fmt: str | None = None, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read a whole table file (see :func:`iter_table_chunks` for formats and errors)."""
+    return pd.concat(list(iter_table_chunks(path, fmt=fmt, encoding=encoding)), ignore_index=True)
+
+
+def check_text_column(frame: pd.DataFrame, text_col: str, path: str | Path) -> None:
+    """Raise a :class:`DataError` naming close matches when ``text_col`` is missing or not text."""
+    if text_col not in frame.columns:
+        columns = [str(c) for c in frame.columns]
+        close = difflib.get_close_matches(text_col, columns, n=3, cutoff=0.4)
+        lowered = {c.lower(): c for c in columns}
+        for guess in ("text", "transcript", "message", "content", "utterance", "sms"):
+            if guess in lowered and lowered[guess] not in close:
+                close.append(lowered[guess])
+        hint = f"; did you mean --text-col {close[0]}?" if close else ""
+        raise DataError(f"{path}: no column {text_col!r} (columns: {', '.join(columns[:12])}){hint}")
+    column = frame[text_col]
+    if column.dtype != object and not pd.api.types.is_string_dtype(column):
+        raise DataError(
+            f"{path}: column {text_col!r} holds {column.dtype} values, not text; "
+            "pass --text-col with the transcript column"
+        )
+    bad = column.map(lambda v: v is not None and not isinstance(v, str) and v == v)
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise DataError(
+            f"{path}: column {text_col!r} row {row + 1} holds a {type(column.iloc[row]).__name__}, "
+            "not text; transcripts must be strings"
+        )
+
+
+# --- training data -------------------------------------------------------------------------------
+
+# Label leaks documented in shared/data/README.md: words that give the label away inside one
+# corpus, masked so the model cannot learn them instead of the fraud.
+_LEAK_PATTERNS: dict[str, str] = {
+    # Victims' turns in the generated dialogues often name the fraud outright.
+    "teleantifraud_ma": r"诈骗犯|诈骗|骗子|骗局|反诈",
+    # Placeholders and the SMS opt-out word occur only in legit rows.
+    "telecom_fraud_texts5": r"DIGIT|NAME|退订|回复TD|回T退订|拒收请回复R",
+}
+
+
+def mask_label_leaks(frame: pd.DataFrame, *, text_col: str = "text", source_col: str = "source") -> pd.DataFrame:
+    """Return a copy of ``frame`` with known per-source label leaks removed from the text."""
+    if source_col not in frame.columns:
+        return frame
+    out = frame.copy()
+    for source, pattern in _LEAK_PATTERNS.items():
+        rows = out[source_col] == source
+        if rows.any():
+            out.loc[rows, text_col] = out.loc[rows, text_col].str.replace(pattern, " ", regex=True)
+    return out
+
+
+def read_training_data(
+    paths: list[str | Path],
+    *,
+    text_col: str = "text",
+    label_col: str = "label",
+    encoding: str = "utf-8",
+) -> pd.DataFrame:
+    """Read labelled transcripts from files into a frame with ``text``, ``label``, ``source``.
+
+    Labels are normalised (scam/legit, 1/0, true/false, fraud/normal, spam/ham, any case).
+    Optional columns ``source``, ``lang`` and ``scam_type`` are kept; ``source`` defaults to the
+    file name. Rows with an empty transcript are dropped (they carry no evidence).
+
+    Raises
+    ------
+    DataError
+        Unknown label values (listed), a missing column, one class only or too few rows.
+    """
+    frames = []
+    for path in paths:
+        frame = read_table(path, encoding=encoding)
+        check_text_column(frame, text_col, path)
+        if label_col not in frame.columns:
+            close = difflib.get_close_matches(label_col, [str(c) for c in frame.columns], n=1)
+            hint = f"; did you mean --label-col {close[0]}?" if close else ""
+            raise DataError(f"{path}: no label column {label_col!r}{hint}")
+        labels = normalise_labels(frame[label_col], where=str(path), label_col=label_col)
+        out = pd.DataFrame(
+            {
+                "text": frame[text_col].fillna("").astype(str),
+                "label": labels,
+                "source": frame["source"].astype(str) if "source" in frame else Path(str(path)).stem,
+                "lang": frame["lang"].astype(str) if "lang" in frame else "",
+                "scam_type": frame["scam_type"].fillna("").astype(str) if "scam_type" in frame else "",
+            }
+        )
+        frames.append(out)
+    data = pd.concat(frames, ignore_index=True)
+    data = data[data["text"].str.strip() != ""].reset_index(drop=True)
+    validate_training_frame(data, where=", ".join(str(p) for p in paths))
+    return data
+
+
+def normalise_labels(values: pd.Series, *, where: str, label_col: str = "label") -> pd.Series:
+    """Map raw labels to scam/legit, or raise a :class:`DataError` listing the unknown values."""
+    labels = values.map(normalise_label)
+    unknown = sorted({str(v) for v, n in zip(values, labels, strict=True) if not isinstance(n, str)})
+    if unknown:
+        shown = ", ".join(repr(v) for v in unknown[:8])
+        raise DataError(
+            f"{where}: column {label_col!r} has unknown label values {shown}; "
+            "use scam/legit (or 1/0, true/false, fraud/normal, spam/ham)"
+        )
+    return labels
+
+
+def validate_training_frame(data: pd.DataFrame, *, where: str = "training data") -> None:
+    """Refuse training data with one class only or too few rows, saying what is needed."""
+    counts = data["label"].value_counts()
+    if len(data) < _MIN_TRAINING_ROWS:
+        raise DataError(f"{where}: only {len(data)} non-empty rows; training needs at least {_MIN_TRAINING_ROWS}")
+    for label in (LABEL_SCAM, LABEL_LEGIT):
+        if counts.get(label, 0) == 0:
+            raise DataError(
+                f"{where}: no {label!r} rows, only {counts.index[0]!r}; training needs both classes "
+                "(add --with-bundled to mix in the bundled corpus)"
+            )
+        if counts.get(label, 0) < _MIN_ROWS_PER_CLASS:
+            raise DataError(
+                f"{where}: only {counts[label]} {label!r} rows; training needs at least "
+                f"{_MIN_ROWS_PER_CLASS} of each class"
+            )
+
+
+def load_bundled_corpus() -> pd.DataFrame:
+    """Return the corpus that ships inside the package (see ``data/README.md`` for provenance).
+
+    Columns: ``text``, ``label``, ``source``, ``lang``, ``scam_type`` (taxonomy ids).
+    """
+    resource = resources.files("scamclf") / "data" / _BUNDLED_CORPUS
+    with resource.open("rb") as raw:
+        frame = pd.read_csv(raw, compression="gzip", dtype=str, keep_default_na=False)
+    unknown = set(frame["scam_type"]) - set(SCAM_TYPES) - {""}
+    if unknown:  # pragma: no cover - guarded by the corpus build script and a test
+        raise DataError(f"bundled corpus has unknown scam types {sorted(unknown)}")
+    return frame
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def _refuse_existing(path: Path, force: bool, what: str = "output") -> None:
+    if path.exists() and not force:
+        raise OutputExistsError(f"{path}: {what} file exists; pass --force to replace it")
+    if path.exists() and path.is_dir():
+        raise OutputExistsError(f"{path}: is a directory; give a file path for the {what}")
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, *, force: bool = False, what: str = "output") -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and rename it.
+
+    The target is either the complete new content or untouched; with ``force=False`` an existing
+    file is refused (checked again just before the rename, so concurrent writers never clobber).
+    """
+    path = Path(path)
+    _refuse_existing(path, force, what)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _commit(Path(tmp_name), path, force, what)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+    return path
+
+
+def _commit(tmp: Path, path: Path, force: bool, what: str) -> None:
+    if force:
+        os.replace(tmp, path)
+        return
+    try:
+        # A hard link fails if the target appeared meanwhile: no race can clobber it.
+        os.link(tmp, path)
+    except FileExistsError as exc:
+        raise OutputExistsError(f"{path}: {what} file exists; pass --force to replace it") from exc
+    except OSError:
+        if path.exists():
+            raise OutputExistsError(f"{path}: {what} file exists; pass --force to replace it") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+class TableWriter:
+    """Write a table in chunks to a file (atomically, on :meth:`commit`) or to standard output.
+
+    Use as a context manager: leaving the block without :meth:`commit` (an error, an interrupt)
+    removes the temporary file and leaves any existing target untouched.
+    """
+
+    def __init__(self, path: str | Path | None, *, fmt: str | None = None, force: bool = False) -> None:
+        self.to_stdout = path is None or str(path) == "-"
+        self.path = None if self.to_stdout else Path(path)  # type: ignore[arg-type]
+        self.fmt = "csv" if self.to_stdout and fmt is None else detect_format(path or "-", fmt)
+        self.force = force
+        self._tmp: Path | None = None
+        self._handle: Any = None
+        self._parquet: Any = None
+        self._wrote_header = False
+        if self.path is not None:
+            _refuse_existing(self.path, force)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            os.close(fd)
+            self._tmp = Path(name)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append ``frame`` (same columns every call)."""
+        if self.fmt == "parquet":
+            self._write_parquet(frame)
+            return
+        if self._handle is None:
+            if self.to_stdout:
+                self._handle = sys.stdout
+            else:
+                self._handle = open(self._tmp, "w", encoding="utf-8", newline="")  # type: ignore[arg-type]  # noqa: SIM115
+        if self.fmt == "jsonl":
+            text = frame.to_json(orient="records", lines=True, force_ascii=False)
+            if text and not text.endswith("\n"):
+                text += "\n"
+            self._handle.write(text)
+        else:
+            sep = "\t" if self.fmt == "tsv" else ","
+            frame.to_csv(self._handle, sep=sep, index=False, header=not self._wrote_header, lineterminator="\n")
+        self._wrote_header = True
+        if self.to_stdout:
+            self._handle.flush()
+
+    def _write_parquet(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self.to_stdout:
+            raise DataError("Parquet cannot be written to standard output; give --output-path")
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self._tmp, table.schema)
+        self._parquet.write_table(table.cast(self._parquet.schema))
+
+    def commit(self) -> None:
+        """Finish the file and rename it into place."""
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        if self._handle is not None and not self.to_stdout:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            self._handle = None
+        if self._tmp is not None and self.path is not None:
+            _commit(self._tmp, self.path, self.force, "output")
+            self._tmp = None
+
+    def close(self) -> None:
+        """Drop an uncommitted temporary file."""
+        if self._parquet is not None:
+            with contextlib.suppress(Exception):
+                self._parquet.close()
+        if self._handle is not None and not self.to_stdout:
+            self._handle.close()
+        if self._tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self._tmp.unlink()
+            self._tmp = None

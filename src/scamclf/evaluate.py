@@ -1,0 +1,256 @@
+"""Metrics, per-group breakdowns, calibration, and evaluation reports with plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    roc_auc_score,
+)
+
+from .dataset import atomic_write_bytes
+
+__all__ = [
+    "binary_metrics",
+    "evaluation_report",
+    "format_table",
+    "macro_average",
+    "metrics_by_group",
+    "reliability_curve",
+    "write_report",
+]
+
+
+def _safe(fn: Any, *args: Any, **kwargs: Any) -> float | None:
+    try:
+        value = float(fn(*args, **kwargs))
+    except ValueError:
+        return None
+    return None if np.isnan(value) else round(value, 4)
+
+
+def binary_metrics(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Return precision, recall, F1, false-positive rate, ROC-AUC, PR-AUC and counts.
+
+    ``y`` is 1 for scam, 0 for legit. Metrics undefined for a one-class sample are ``None``.
+
+    >>> binary_metrics(np.array([1, 0]), np.array([0.9, 0.2]), 0.5)["f1"]
+    1.0
+    """
+    y = np.asarray(y).astype(int)
+    proba = np.asarray(proba, dtype=float)
+    pred = (proba >= threshold).astype(int)
+    n_scam, n_legit = int((y == 1).sum()), int((y == 0).sum())
+    tn, fp, fn, tp = confusion_matrix(y, pred, labels=[0, 1]).ravel()
+    both = n_scam > 0 and n_legit > 0
+    return {
+        "rows": len(y),
+        "scam": n_scam,
+        "legit": n_legit,
+        "precision": _safe(precision_score, y, pred, zero_division=0) if pred.sum() else None,
+        "recall": round(tp / n_scam, 4) if n_scam else None,
+        "f1": _safe(f1_score, y, pred, zero_division=0) if n_scam else None,
+        "false_positive_rate": round(fp / n_legit, 4) if n_legit else None,
+        "roc_auc": _safe(roc_auc_score, y, proba) if both else None,
+        "pr_auc": _safe(average_precision_score, y, proba) if both else None,
+        "brier": _safe(brier_score_loss, y, proba) if len(y) else None,
+        "confusion": {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)},
+    }
+
+
+def metrics_by_group(y: np.ndarray, proba: np.ndarray, groups: Any, threshold: float) -> dict[str, dict[str, Any]]:
+    """Return :func:`binary_metrics` for every value of ``groups`` (e.g. source, language)."""
+    groups = np.asarray([str(g) for g in groups])
+    return {
+        g: binary_metrics(np.asarray(y)[groups == g], np.asarray(proba)[groups == g], threshold)
+        for g in sorted(set(groups))
+    }
+
+
+def macro_average(table: dict[str, dict[str, Any]], key: str, *, both_classes: bool = False) -> float | None:
+    """Average ``key`` over groups where it is defined (optionally only groups with both classes)."""
+    values = [
+        m[key]
+        for m in table.values()
+        if m.get(key) is not None and (not both_classes or (m["scam"] > 0 and m["legit"] > 0))
+    ]
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def reliability_curve(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+    """Return, per probability bin, the mean predicted probability and the observed scam rate."""
+    y = np.asarray(y).astype(float)
+    proba = np.asarray(proba, dtype=float)
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(proba, edges[1:-1]), 0, bins - 1)
+    out = []
+    for b in range(bins):
+        rows = which == b
+        if rows.any():
+            out.append(
+                {
+                    "bin_low": round(float(edges[b]), 2),
+                    "bin_high": round(float(edges[b + 1]), 2),
+                    "mean_predicted": round(float(proba[rows].mean()), 4),
+                    "observed_rate": round(float(y[rows].mean()), 4),
+                    "rows": int(rows.sum()),
+                }
+            )
+    return out
+
+
+def evaluation_report(
+    y: np.ndarray,
+    proba: np.ndarray,
+    *,
+    threshold: float,
+    groups: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the full evaluation: overall metrics, breakdowns by each group column, calibration."""
+    report: dict[str, Any] = {
+        "threshold": threshold,
+        "overall": binary_metrics(y, proba, threshold),
+        "calibration": reliability_curve(y, proba),
+        "by": {},
+    }
+    for name, values in (groups or {}).items():
+        table = metrics_by_group(y, proba, values, threshold)
+        report["by"][name] = {
+            "groups": table,
+            "macro_f1": macro_average(table, "f1", both_classes=True),
+            "macro_recall": macro_average(table, "recall"),
+            "macro_false_positive_rate": macro_average(table, "false_positive_rate"),
+        }
+    return report
+
+
+def format_table(table: dict[str, dict[str, Any]], title: str = "group") -> str:
+    """Format a per-group metrics table as aligned text (also valid Markdown)."""
+    keys = ["rows", "scam", "legit", "recall", "false_positive_rate", "f1", "pr_auc"]
+    header = [title, "rows", "scam", "legit", "recall", "FPR", "F1", "PR-AUC"]
+
+    def cell(v: Any) -> str:
+        return "-" if v is None else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+    rows = [[name] + [cell(m.get(k)) for k in keys] for name, m in table.items()]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+    sep = "| " + " | ".join("-" * w for w in widths) + " |"
+    return "\n".join([line(header), sep, *(line(r) for r in rows)])
+
+
+def write_report(
+    report: dict[str, Any],
+    report_dir: str | Path,
+    y: np.ndarray,
+    proba: np.ndarray,
+    *,
+    force: bool = False,
+) -> list[Path]:
+    """Write ``report.json``, ``report.md`` and PNG plots (PR, ROC, reliability, histogram)."""
+    report_dir = Path(report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    written = [
+        atomic_write_bytes(report_dir / "report.json", json.dumps(report, indent=2).encode(), force=force),
+        atomic_write_bytes(report_dir / "report.md", _markdown(report).encode(), force=force),
+    ]
+    written.extend(_plots(report_dir, np.asarray(y).astype(int), np.asarray(proba, dtype=float), report, force))
+    return written
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    overall = report["overall"]
+    lines = [
+        "# scamclf evaluation report",
+        "",
+        f"Scam threshold: {report['threshold']:.3f}",
+        "",
+        format_table({"all": overall}, "data"),
+        "",
+        f"Confusion: {overall['confusion']}; Brier score: {overall['brier']}",
+        "",
+    ]
+    for name, block in report["by"].items():
+        lines += [
+            f"## By {name}",
+            "",
+            format_table(block["groups"], name),
+            "",
+            f"Macro F1 (groups with both classes): {block['macro_f1']}",
+            "",
+        ]
+    if "by_turn" in report:
+        lines += ["## Early detection", "", "| turns | recall | FPR |", "| --- | --- | --- |"]
+        lines += [f"| {r['turns']} | {r['recall']} | {r['false_positive_rate']} |" for r in report["by_turn"]["curve"]]
+        lines += ["", f"Median turns to alarm (scam calls): {report['by_turn']['median_turns_to_alarm']}", ""]
+    lines += ["Plots: `pr_curve.png`, `roc_curve.png`, `reliability.png`, `score_histogram.png`.", ""]
+    return "\n".join(lines)
+
+
+def _plots(report_dir: Path, y: np.ndarray, proba: np.ndarray, report: dict[str, Any], force: bool) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    out: list[Path] = []
+
+    def save(fig: Any, name: str) -> None:
+        import io
+
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        plt.close(fig)
+        out.append(atomic_write_bytes(report_dir / name, buffer.getvalue(), force=force))
+
+    both = len(np.unique(y)) == 2
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    if both:
+        precision, recall, _ = precision_recall_curve(y, proba)
+        ax.plot(recall, precision)
+    ax.set(xlabel="recall", ylabel="precision", title=f"PR curve (AP={report['overall']['pr_auc']})")
+    save(fig, "pr_curve.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    if both:
+        fpr, tpr, _ = roc_curve(y, proba)
+        ax.plot(fpr, tpr)
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set(xlabel="false-positive rate", ylabel="recall", title=f"ROC curve (AUC={report['overall']['roc_auc']})")
+    save(fig, "roc_curve.png")
+
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    cal = report["calibration"]
+    ax.plot([c["mean_predicted"] for c in cal], [c["observed_rate"] for c in cal], marker="o")
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.set(xlabel="predicted probability", ylabel="observed scam rate", title="Reliability")
+    save(fig, "reliability.png")
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    bins = np.linspace(0, 1, 21)
+    for label, name in ((0, "legit"), (1, "scam")):
+        if (y == label).any():
+            ax.hist(proba[y == label], bins=bins, alpha=0.6, label=name)
+    ax.axvline(report["threshold"], color="black", linestyle="--", label="threshold")
+    ax.set(xlabel="scam probability", ylabel="transcripts", title="Scores by class")
+    ax.legend()
+    save(fig, "score_histogram.png")
+
+    if "by_turn" in report:
+        curve = report["by_turn"]["curve"]
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot([c["turns"] for c in curve], [c["recall"] for c in curve], label="scam recall")
+        ax.plot([c["turns"] for c in curve], [c["false_positive_rate"] for c in curve], label="false-positive rate")
+        ax.set(xlabel="turns heard", ylabel="rate", title="Early detection")
+        ax.legend()
+        save(fig, "early_detection.png")
+    return out

@@ -1,0 +1,429 @@
+"""The scam-call estimator: features, a linear classifier, calibration, thresholds, types, evidence."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold, StratifiedKFold
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.utils.validation import check_is_fitted
+
+from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, normalise_label
+from .features import ScamFeatures, normalise_text
+
+__all__ = ["ScamClassifier", "choose_thresholds", "source_weights"]
+
+_MAX_GROUP_FOLDS = 16
+
+
+def source_weights(y: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
+    """Return sample weights so that no single source or class dominates training.
+
+    Each (source, class) cell gets a total weight that grows with the square root of its size,
+    so a 10,000-row corpus counts about 4.5 times a 500-row one rather than 20 times; then the
+    two classes are given equal total weight. Weights have mean 1.
+
+    >>> source_weights(np.array([1, 0, 0, 0]), None).round(2).tolist()
+    [2.0, 0.67, 0.67, 0.67]
+    """
+    y = np.asarray(y)
+    weights = np.ones(len(y), dtype=np.float64)
+    if groups is not None:
+        groups = np.asarray(groups)
+        for g in np.unique(groups):
+            for c in (0, 1):
+                cell = (groups == g) & (y == c)
+                n = int(cell.sum())
+                if n:
+                    weights[cell] = np.sqrt(n) / n
+    for c in (0, 1):
+        cell = y == c
+        if cell.any():
+            weights[cell] *= 0.5 / weights[cell].sum()
+    return weights * len(y) / weights.sum()
+
+
+def choose_thresholds(
+    y: np.ndarray,
+    proba: np.ndarray,
+    *,
+    sample_weight: np.ndarray | None = None,
+    miss_cost: float = 3.0,
+    suspicious_recall: float = 0.95,
+) -> tuple[float, float]:
+    """Choose the scam threshold by cost and the suspicious threshold by a recall target.
+
+    The scam threshold minimises ``miss_cost * missed_scams + false_alarms`` (weighted); the
+    suspicious threshold is the highest one at or below it whose recall reaches
+    ``suspicious_recall``.
+
+    >>> choose_thresholds(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.6, 0.9]))
+    (0.5, 0.5)
+    """
+    y = np.asarray(y)
+    proba = np.asarray(proba, dtype=np.float64)
+    w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    candidates = np.unique(np.concatenate([[0.5], np.round(proba, 4)]))
+    candidates = candidates[(candidates > 0.02) & (candidates < 0.995)]
+    if len(candidates) == 0:
+        return 0.5, 0.5
+    order = np.argsort(proba)
+    p_sorted, y_sorted, w_sorted = proba[order], y[order], w[order]
+    scam_w = np.cumsum(w_sorted * (y_sorted == 1))
+    legit_w = np.cumsum(w_sorted * (y_sorted == 0))
+    total_scam, total_legit = scam_w[-1], legit_w[-1]
+    # Rows with probability below a threshold are called legit.
+    below = np.searchsorted(p_sorted, candidates, side="left")
+    missed = np.where(below > 0, scam_w[below - 1], 0.0)
+    true_negatives = np.where(below > 0, legit_w[below - 1], 0.0)
+    false_alarms = total_legit - true_negatives
+    cost = miss_cost * missed + false_alarms
+    # Among equal costs prefer the midpoint between neighbouring scores (stable, less overfit).
+    best = candidates[np.flatnonzero(cost == cost.min())]
+    scam_threshold = float(np.round((best.min() + best.max()) / 2, 4))
+    recall = 1.0 - missed / max(total_scam, 1e-12)
+    ok = (recall >= suspicious_recall) & (candidates <= scam_threshold)
+    suspicious = float(candidates[ok].max()) if ok.any() else float(candidates.min())
+    return scam_threshold, min(suspicious, scam_threshold)
+
+
+def _labels_to_int(y: Any) -> np.ndarray:
+    out = []
+    for value in y:
+        label = normalise_label(value)
+        if label is None:
+            raise ValueError(f"Unknown label {value!r}; expected scam/legit, 1/0 or true/false.")
+        out.append(1 if label == LABEL_SCAM else 0)
+    return np.asarray(out, dtype=np.int64)
+
+
+def _fit_linear(X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, C: float, random_state: int) -> LogisticRegression:
+    clf = LogisticRegression(C=C, solver="liblinear", max_iter=1000, random_state=random_state)
+    return clf.fit(X, y, sample_weight=w)
+
+
+def _fit_and_score(X, y, w, train, test, C, random_state):
+    clf = _fit_linear(X[train], y[train], w[train], C, random_state)
+    return test, clf.decision_function(X[test])
+
+
+class ScamClassifier(ClassifierMixin, BaseEstimator):
+    """Flag scam calls from transcripts: TF-IDF + lexicon features, calibrated logistic regression.
+
+    Parameters
+    ----------
+    features : ScamFeatures or None
+        The feature builder; ``None`` uses ``ScamFeatures()`` defaults.
+    C : float
+        Inverse L2 regularisation strength of the logistic regression.
+    miss_cost : float
+        Cost of a missed scam in false alarms; sets the scam threshold on held-out folds.
+    suspicious_recall : float
+        Recall target on held-out folds that sets the lower, ``suspicious`` threshold.
+    cv : int
+        Folds for held-out scores when no ``groups`` are given; with ``groups`` (sources), each
+        source is held out in turn (up to 16 folds), so thresholds reflect unseen sources.
+    balance_sources : bool
+        Weight rows so that no single source or class dominates (see :func:`source_weights`).
+    random_split_eval : bool
+        Also score a random 20% of rows with a model fitted on the rest (``random_split_proba_``).
+    n_jobs : int or None
+        Parallel fits of the held-out folds (threads; the solver releases the GIL).
+    random_state : int
+        Seed for the solver and the fold assignment.
+
+    Attributes
+    ----------
+    classes_ : ndarray of str
+        ``["legit", "scam"]``.
+    threshold_, suspicious_threshold_ : float
+        Probability thresholds for the ``scam`` and ``suspicious`` verdicts.
+    oof_proba_ : ndarray
+        Calibrated held-out probability of every training row.
+    type_classes_ : ndarray of str
+        Scam types the type head can assign.
+
+    Examples
+    --------
+    >>> texts = ["transfer your savings to the safe account now", "see you at dinner tonight"] * 10
+    >>> clf = ScamClassifier(features=ScamFeatures(min_df=1), cv=2).fit(texts, ["scam", "legit"] * 10)
+    >>> clf.predict(["move your money to a safe account"]).tolist()
+    ['scam']
+    """
+
+    def __init__(
+        self,
+        *,
+        features: ScamFeatures | None = None,
+        C: float = 2.0,
+        miss_cost: float = 3.0,
+        suspicious_recall: float = 0.95,
+        cv: int = 5,
+        balance_sources: bool = True,
+        random_split_eval: bool = True,
+        n_jobs: int | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.features = features
+        self.C = C
+        self.miss_cost = miss_cost
+        self.suspicious_recall = suspicious_recall
+        self.cv = cv
+        self.balance_sources = balance_sources
+        self.random_split_eval = random_split_eval
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # --- fitting ---------------------------------------------------------------------------------
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        groups: Any = None,
+        scam_type: Any = None,
+        sample_weight: Any = None,
+    ) -> ScamClassifier:
+        """Fit on raw transcripts ``X`` and labels ``y`` (scam/legit, 1/0 or booleans).
+
+        ``groups`` names the source of each row (used for weighting and held-out folds);
+        ``scam_type`` gives a taxonomy id for scam rows (trains the type head).
+        """
+        if not (0 < self.suspicious_recall <= 1):
+            raise ValueError(f"suspicious_recall must be in (0, 1], got {self.suspicious_recall!r}.")
+        if self.miss_cost <= 0:
+            raise ValueError(f"miss_cost must be positive, got {self.miss_cost!r}.")
+        texts = list(X)
+        y_int = _labels_to_int(y)
+        if len(texts) != len(y_int):
+            raise ValueError(f"X has {len(texts)} rows but y has {len(y_int)}.")
+        if len(np.unique(y_int)) < 2:
+            raise ValueError("Training needs both scam and legit rows; y holds one class only.")
+        groups_arr = None if groups is None else np.asarray([str(g) for g in groups])
+        weights = source_weights(y_int, groups_arr if self.balance_sources else None)
+        if sample_weight is not None:
+            weights = weights * np.asarray(sample_weight, dtype=np.float64)
+
+        self.features_ = clone(self.features) if self.features is not None else ScamFeatures()
+        Xf = self.features_.fit_transform(texts)
+        self.n_features_in_ = 1
+
+        decision = self._held_out_decision(Xf, y_int, weights, groups_arr)
+        self.calibrator_ = LogisticRegression(C=1e4, solver="lbfgs").fit(
+            decision.reshape(-1, 1), y_int, sample_weight=weights
+        )
+        self.oof_proba_ = self.calibrator_.predict_proba(decision.reshape(-1, 1))[:, 1]
+        self.oof_groups_ = groups_arr
+        self.threshold_, self.suspicious_threshold_ = choose_thresholds(
+            y_int,
+            self.oof_proba_,
+            sample_weight=weights,
+            miss_cost=self.miss_cost,
+            suspicious_recall=self.suspicious_recall,
+        )
+        self._random_split(Xf, y_int, weights)
+        self.linear_ = _fit_linear(Xf, y_int, weights, self.C, self.random_state)
+        self.classes_ = np.array([LABEL_LEGIT, LABEL_SCAM], dtype=object)
+        self._fit_type_head(Xf, y_int, scam_type, groups_arr)
+        return self
+
+    def _held_out_decision(self, Xf, y, w, groups) -> np.ndarray:
+        if groups is not None and len(np.unique(groups)) >= 3:
+            n_splits = min(len(np.unique(groups)), _MAX_GROUP_FOLDS)
+            splits = list(GroupKFold(n_splits=n_splits).split(Xf, y, groups))
+        else:
+            splits = list(StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state).split(Xf, y))
+        # A fold whose training part holds one class only cannot be fitted; its rows fall back
+        # to a stratified split so that every row still gets a held-out score.
+        usable = [(tr, te) for tr, te in splits if len(np.unique(y[tr])) == 2]
+        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state) for tr, te in usable
+        )
+        decision = np.full(len(y), np.nan)
+        for test, scores in results:
+            decision[test] = scores
+        missing = np.isnan(decision)
+        if missing.any():
+            fallback = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
+            for tr, te in fallback.split(Xf, y):
+                te = te[missing[te]]
+                if len(te):
+                    decision[te] = _fit_linear(Xf[tr], y[tr], w[tr], self.C, self.random_state).decision_function(
+                        Xf[te]
+                    )
+        return decision
+
+    def _random_split(self, Xf, y, w) -> None:
+        """Score a stratified 20% of rows with a model fitted on the rest (for the metrics file)."""
+        self.random_split_index_ = self.random_split_proba_ = None
+        if not self.random_split_eval or min(np.bincount(y, minlength=2)) < 5:
+            return
+        from sklearn.model_selection import train_test_split
+
+        train, test = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=self.random_state)
+        clf = _fit_linear(Xf[train], y[train], w[train], self.C, self.random_state)
+        decision = clf.decision_function(Xf[test])
+        self.random_split_index_ = test
+        self.random_split_proba_ = self.calibrator_.predict_proba(decision.reshape(-1, 1))[:, 1]
+
+    def _fit_type_head(self, Xf, y, scam_type, groups) -> None:
+        self.type_classes_ = np.array(["other"], dtype=object)
+        self.type_linear_ = None
+        if scam_type is None:
+            return
+        types = np.asarray(["" if t is None else str(t) for t in scam_type], dtype=object)
+        rows = (y == 1) & np.isin(types, SCAM_TYPES)
+        if rows.sum() == 0 or len(np.unique(types[rows])) < 2:
+            if rows.any():
+                self.type_classes_ = np.unique(types[rows])
+            return
+        # One-vs-rest liblinear: fast on wide sparse features, unlike multinomial solvers; balanced
+        # so that the many generated Chinese rows of a few types do not swamp rarer types.
+        self.type_linear_ = OneVsRestClassifier(
+            LogisticRegression(
+                C=self.C, solver="liblinear", class_weight="balanced", max_iter=1000, random_state=self.random_state
+            )
+        )
+        self.type_linear_.fit(Xf[rows], types[rows])
+        self.type_classes_ = self.type_linear_.classes_
+
+    # --- prediction ------------------------------------------------------------------------------
+
+    def transform_features(self, X: Any) -> sp.csr_matrix:
+        """Return the feature matrix of raw transcripts ``X``."""
+        check_is_fitted(self, "linear_")
+        return self.features_.transform(X)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Return the uncalibrated linear score of each transcript."""
+        return self.linear_.decision_function(self.transform_features(X))
+
+    def _proba_from_features(self, Xf: sp.csr_matrix) -> np.ndarray:
+        decision = self.linear_.decision_function(Xf)
+        return self.calibrator_.predict_proba(decision.reshape(-1, 1))[:, 1]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Return calibrated probabilities, columns ordered as ``classes_`` (legit, scam)."""
+        p = self._proba_from_features(self.transform_features(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: Any, threshold: float | None = None) -> np.ndarray:
+        """Return ``"scam"`` or ``"legit"`` at the fitted threshold (or ``threshold``)."""
+        t = self.threshold_ if threshold is None else threshold
+        return np.where(self.predict_proba(X)[:, 1] >= t, LABEL_SCAM, LABEL_LEGIT).astype(object)
+
+    def predict_type_from_features(self, Xf: sp.csr_matrix) -> np.ndarray:
+        """Return the scam type (taxonomy id) the type head gives each feature row."""
+        if self.type_linear_ is None:
+            return np.full(Xf.shape[0], self.type_classes_[0], dtype=object)
+        return self.type_linear_.predict(Xf).astype(object)
+
+    def verdicts(self, proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+        """Map probabilities to ``scam`` / ``suspicious`` / ``legit``."""
+        t = self.threshold_ if threshold is None else threshold
+        s = min(self.suspicious_threshold_, t)
+        return np.where(proba >= t, "scam", np.where(proba >= s, "suspicious", "legit")).astype(object)
+
+    # --- explanations ----------------------------------------------------------------------------
+
+    def explain_features(self, texts: list[str], Xf: sp.csr_matrix, top_k: int = 5) -> list[list[tuple[str, float]]]:
+        """Return, per transcript, the phrases whose features pushed its score up most.
+
+        Contributions are feature value times coefficient on *this* transcript (not global
+        weights), mapped back to words of the (normalised) text and merged per phrase.
+        """
+        check_is_fitted(self, "linear_")
+        coef = self.linear_.coef_.ravel().astype(np.float32)
+        names = self._feature_names()
+        contrib = sp.csr_matrix(Xf.multiply(coef.reshape(1, -1)))
+        out: list[list[tuple[str, float]]] = []
+        for i in range(contrib.shape[0]):
+            start, end = contrib.indptr[i], contrib.indptr[i + 1]
+            idx, val = contrib.indices[start:end], contrib.data[start:end]
+            positive = val > 0
+            idx, val = idx[positive], val[positive]
+            if len(idx) == 0:
+                out.append([])
+                continue
+            order = np.argsort(-val)[: top_k * 4]
+            normalised = normalise_text(texts[i])
+            phrases: dict[str, float] = {}
+            for j in order:
+                phrase = self._phrase_for(names[idx[j]], normalised)
+                if phrase:
+                    phrases[phrase] = phrases.get(phrase, 0.0) + float(val[j])
+            merged = sorted(phrases.items(), key=lambda kv: -kv[1])
+            out.append([(p, round(w, 3)) for p, w in merged[:top_k]])
+        return out
+
+    def _feature_names(self) -> np.ndarray:
+        if getattr(self, "_names_cache", None) is None:
+            self._names_cache = self.features_.get_feature_names_out()
+        return self._names_cache
+
+    def _phrase_for(self, name: str, normalised: str) -> str | None:
+        kind, _, value = name.partition(":")
+        if kind == "w":
+            if "0" in value.split(" "):
+                return _expand_digits(value, normalised)
+            return _join_tokens(value)
+        if kind == "c":
+            return _word_around(value.strip(), normalised)
+        if kind == "lex":
+            lexicon = self.features_.lexicon_
+            cue = value.split("&")[0]
+            if lexicon is None or cue not in lexicon.cues:
+                return None
+            spans = lexicon.spans(normalised, cue)
+            return normalised[spans[0][0] : spans[0][1]].strip() if spans else None
+        return None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_names_cache", None)
+        return state
+
+
+_CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _join_tokens(ngram: str) -> str:
+    """Join a word n-gram back into text: CJK characters without spaces."""
+    parts = ngram.split(" ")
+    text = parts[0]
+    for part in parts[1:]:
+        both_cjk = _CJK_CHAR.fullmatch(text[-1:] or "") and _CJK_CHAR.fullmatch(part[:1] or "")
+        text += part if both_cjk else " " + part
+    return text
+
+
+def _expand_digits(ngram: str, normalised: str) -> str:
+    """Show the real number behind a masked ``0`` token when the text has one."""
+    pattern = r"\s*".join(r"\d+" if p == "0" else re.escape(p) for p in ngram.split(" "))
+    match = re.search(pattern, normalised)
+    return match.group(0) if match else _join_tokens(ngram)
+
+
+def _word_around(fragment: str, normalised: str) -> str | None:
+    """Return the word (or short CJK stretch) of ``normalised`` that contains ``fragment``."""
+    if not fragment:
+        return None
+    pattern = re.escape(fragment).replace("0", r"\d+")
+    match = re.search(pattern, normalised)
+    if match is None:
+        return None
+    start, end = match.span()
+    if _CJK_CHAR.search(fragment):
+        return normalised[start:end]
+    while start > 0 and not normalised[start - 1].isspace():
+        start -= 1
+    while end < len(normalised) and not normalised[end].isspace():
+        end += 1
+    return normalised[start:end]

@@ -1,0 +1,320 @@
+"""Saving and loading models with a verified header: hash, versions, and an allow-listed unpickler.
+
+File layout (one file, conventionally ``*.joblib``)::
+
+    b"SCAMCLF\\n"            magic line
+    b"<header JSON>\\n"       format version, versions, hashes, metadata (one line, UTF-8)
+    <pickle payload>         pickle protocol 5, hashed with SHA-256 in the header
+
+Model files are code: a pickle can run anything when loaded. Loading therefore (1) checks the
+magic, the format version and the SHA-256 of the payload, (2) audits the pickle's opcodes for
+globals outside an allow-list *without* executing it, and (3) unpickles with an unpickler that
+refuses any global outside that allow-list. A crafted pickle is refused even with a valid hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import pickletools
+import platform
+import sys
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ._version import __version__
+from .dataset import atomic_write_bytes
+from .errors import ModelError, ModelIntegrityError
+
+__all__ = [
+    "FORMAT_VERSION",
+    "VersionMismatchWarning",
+    "load_model",
+    "read_header",
+    "save_model",
+    "verify_model",
+]
+
+MAGIC = b"SCAMCLF\n"
+FORMAT_VERSION = 1
+_MAX_HEADER = 1 << 20
+
+# Modules whose *classes* may be rebuilt: estimators and the numeric containers they hold.
+_CLASS_MODULE_PREFIXES = ("sklearn.", "scamclf.")
+# Exact globals a model needs beyond estimator classes (found by auditing saved models).
+_ALLOWED_GLOBALS = frozenset(
+    {
+        ("builtins", "slice"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "complex"),
+        ("builtins", "object"),
+        ("builtins", "dict"),
+        ("builtins", "list"),
+        ("builtins", "tuple"),
+        ("builtins", "str"),
+        ("builtins", "int"),
+        ("builtins", "float"),
+        ("builtins", "bool"),
+        ("collections", "OrderedDict"),
+        ("collections", "defaultdict"),
+        ("copyreg", "_reconstructor"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy", "float64"),
+        ("numpy", "float32"),
+        ("numpy", "int64"),
+        ("numpy", "int32"),
+        ("numpy", "intc"),
+        ("numpy", "bool_"),
+        ("numpy", "object_"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy.random", "__RandomState_ctor"),
+        ("numpy.random._pickle", "__randomstate_ctor"),
+        ("numpy.random._pickle", "__bit_generator_ctor"),
+        ("numpy.random.mtrand", "RandomState"),
+        ("numpy.random._mt19937", "MT19937"),
+        ("scipy.sparse._csr", "csr_matrix"),
+        ("scipy.sparse._csc", "csc_matrix"),
+        ("scipy.sparse.csr", "csr_matrix"),
+        ("scamclf.features", "_identity"),
+        ("scamclf.features", "tokenize"),
+        ("scamclf.features", "Lexicon"),
+        ("re", "_compile"),
+    }
+)
+# Even inside allowed packages, never rebuild these (they touch files, processes or code).
+_DENIED_NAMES = frozenset({"eval", "exec", "system", "Popen", "load", "loads", "open", "__import__"})
+
+
+class VersionMismatchWarning(UserWarning):
+    """The model was written with another scikit-learn or scamclf version."""
+
+
+def _is_allowed(module: str, name: str) -> bool:
+    if name in _DENIED_NAMES or (name.startswith("__") and (module, name) not in _ALLOWED_GLOBALS):
+        return False
+    if (module, name) in _ALLOWED_GLOBALS:
+        return True
+    return module.startswith(_CLASS_MODULE_PREFIXES) and name[:1].isupper()
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """An unpickler that builds only allow-listed globals, and only estimator *classes*."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if not _is_allowed(module, name):
+            raise ModelIntegrityError(f"refused to load {module}.{name}: not a type a scamclf model contains")
+        obj = super().find_class(module, name)
+        if (module, name) not in _ALLOWED_GLOBALS and not _is_estimator_class(obj):
+            raise ModelIntegrityError(f"refused to load {module}.{name}: only estimator classes may be rebuilt")
+        return obj
+
+
+def _is_estimator_class(obj: Any) -> bool:
+    from sklearn.base import BaseEstimator
+
+    return isinstance(obj, type) and issubclass(obj, BaseEstimator)
+
+
+def audit_pickle(payload: bytes) -> list[str]:
+    """Return the globals a pickle would import that are not allowed, without running it."""
+    bad: list[str] = []
+    pushed: list[str | None] = []  # recent pushes, enough to resolve STACK_GLOBAL arguments
+    memo: dict[int, str | None] = {}
+    try:
+        for opcode, arg, _ in pickletools.genops(io.BytesIO(payload)):
+            name = opcode.name
+            if name in {"SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"}:
+                pushed.append(str(arg))
+            elif name in {"BINGET", "LONG_BINGET", "GET"}:
+                pushed.append(memo.get(int(arg)))
+            elif name in {"BINPUT", "LONG_BINPUT", "PUT"}:
+                memo[int(arg)] = pushed[-1] if pushed else None
+            elif name == "MEMOIZE":
+                memo[len(memo)] = pushed[-1] if pushed else None
+            elif name == "FRAME":
+                continue
+            elif name == "GLOBAL":
+                module, attr = str(arg).split(" ", 1)
+                if not _is_allowed(module, attr):
+                    bad.append(f"{module}.{attr}")
+                pushed.append(None)
+            elif name == "STACK_GLOBAL":
+                module, attr = (pushed[-2], pushed[-1]) if len(pushed) >= 2 else (None, None)
+                if module is None or attr is None:
+                    bad.append("<unresolvable global>")
+                elif not _is_allowed(module, attr):
+                    bad.append(f"{module}.{attr}")
+                pushed.append(None)
+            elif name in {"INST", "OBJ"}:
+                bad.append(f"<{name} opcode>")
+            else:
+                pushed.append(None)
+            del pushed[:-4]
+    except Exception as exc:  # malformed opcode stream
+        raise ModelIntegrityError(f"the model payload is not a valid pickle ({exc})") from exc
+    return bad
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import scipy
+    import sklearn
+
+    return {
+        "scamclf": __version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def save_model(model: Any, path: str | Path, *, metadata: dict[str, Any] | None = None, force: bool = False) -> Path:
+    """Save ``model`` with a verified header to ``path``, atomically.
+
+    Parameters
+    ----------
+    model : ScamClassifier
+        A fitted estimator.
+    path : str or Path
+        Target file; an existing file is refused unless ``force``.
+    metadata : dict, optional
+        Extra JSON-serialisable facts (training data hash, metrics, classes, thresholds).
+    force : bool
+        Replace an existing file.
+
+    Examples
+    --------
+    >>> # save_model(clf, "models/scamclf.joblib", metadata={"data_sha256": "..."})
+    """
+    payload = pickle.dumps(model, protocol=5)
+    disallowed = audit_pickle(payload)
+    if disallowed:  # a bug in scamclf, not user error: keep the allow-list in step
+        raise ModelError(f"model holds types outside the load allow-list: {', '.join(sorted(set(disallowed)))}")
+    header = {
+        "format": "scamclf-model",
+        "format_version": FORMAT_VERSION,
+        "versions": _versions(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        "payload_bytes": len(payload),
+        **(metadata or {}),
+    }
+    header_line = json.dumps(header, ensure_ascii=False, sort_keys=True, default=_json_default).encode("utf-8")
+    if b"\n" in header_line or len(header_line) > _MAX_HEADER:
+        raise ModelError("model metadata is too large to store in the header")
+    return atomic_write_bytes(path, MAGIC + header_line + b"\n" + payload, force=force, what="model")
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _split(path: Path) -> tuple[dict[str, Any], bytes]:
+    if not path.exists():
+        raise ModelError(f"{path}: no model file; train one with `scamclf train` or give --model-path")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory, not a model file")
+    data = path.read_bytes()
+    if not data.startswith(MAGIC):
+        raise ModelIntegrityError(
+            f"{path}: not a scamclf model file (no scamclf header); retrain or give the right --model-path"
+        )
+    end = data.find(b"\n", len(MAGIC), len(MAGIC) + _MAX_HEADER)
+    if end < 0:
+        raise ModelIntegrityError(f"{path}: model header is truncated or corrupt; retrain the model")
+    try:
+        header = json.loads(data[len(MAGIC) : end].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelIntegrityError(f"{path}: model header is not valid JSON; the file is corrupt, retrain it") from exc
+    if not isinstance(header, dict) or header.get("format") != "scamclf-model":
+        raise ModelIntegrityError(f"{path}: not a scamclf model file; retrain or give the right --model-path")
+    return header, data[end + 1 :]
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """Return a model file's header (metadata) without unpickling anything."""
+    header, _ = _split(Path(path))
+    return header
+
+
+def verify_model(path: str | Path) -> dict[str, Any]:
+    """Check a model file without unpickling it; return its header or raise.
+
+    Checks the magic, the format version, the payload size and SHA-256, and audits the pickle's
+    opcodes against the allow-list.
+
+    Raises
+    ------
+    ModelError, ModelIntegrityError
+        With a one-line reason.
+    """
+    path = Path(path)
+    header, payload = _split(path)
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: unknown model format version {version!r} (this scamclf reads {FORMAT_VERSION}); "
+            "retrain the model or upgrade scamclf"
+        )
+    if len(payload) != header.get("payload_bytes"):
+        raise ModelIntegrityError(
+            f"{path}: model file is truncated ({len(payload)} of {header.get('payload_bytes')} payload bytes); retrain it"
+        )
+    if hashlib.sha256(payload).hexdigest() != header.get("payload_sha256"):
+        raise ModelIntegrityError(
+            f"{path}: model file was modified (SHA-256 does not match its header); refusing to load it"
+        )
+    disallowed = audit_pickle(payload)
+    if disallowed:
+        raise ModelIntegrityError(
+            f"{path}: model file holds disallowed objects ({', '.join(sorted(set(disallowed))[:3])}); refusing to load it"
+        )
+    return header
+
+
+def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """Verify and load a model file; return ``(model, header)``.
+
+    A model written by another scikit-learn version loads with a
+    :class:`VersionMismatchWarning`.
+    """
+    path = Path(path)
+    header = verify_model(path)
+    _, payload = _split(path)
+    try:
+        model = _RestrictedUnpickler(io.BytesIO(payload)).load()
+    except ModelIntegrityError as exc:
+        raise ModelIntegrityError(f"{path}: {exc}") from exc
+    except Exception as exc:
+        raise ModelError(f"{path}: model could not be loaded ({type(exc).__name__}: {exc}); retrain it") from exc
+    written = header.get("versions", {})
+    current = _versions()
+    for package in ("scikit-learn", "scamclf"):
+        if written.get(package) != current[package]:
+            warnings.warn(
+                f"{path}: model written with {package} {written.get(package)}, running {current[package]}; "
+                "predictions may differ, retrain to be sure",
+                VersionMismatchWarning,
+                stacklevel=2,
+            )
+    return model, header
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(read_header(sys.argv[1]), indent=2))

@@ -1,0 +1,119 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import scamclf
+from scamclf.api import MAX_TRANSCRIPT_CHARS, resolve_model_path
+from scamclf.errors import DataError, OutputExistsError
+
+
+def test_public_api_is_importable():
+    for name in scamclf.__all__:
+        assert getattr(scamclf, name) is not None
+
+
+def test_score_texts_notes_rows_without_a_score(fitted):
+    out = fitted.score_texts(["", "   ", None, "transfer your savings to a safe account"])
+    assert out["note"].tolist()[:3] == ["empty", "empty", "empty"]
+    assert np.isnan(out["scam_probability"].iloc[0])
+    assert out["verdict"].iloc[3] in {"scam", "suspicious", "legit"}
+
+
+def test_score_texts_truncates_huge_transcripts(fitted):
+    out = fitted.score_texts(["safe account " * (MAX_TRANSCRIPT_CHARS // 5)])
+    assert out["note"].iloc[0].startswith("truncated")
+    assert 0 <= out["scam_probability"].iloc[0] <= 1
+
+
+def test_score_frame_keeps_input_columns_and_order(fitted, corpus):
+    frame = corpus[["source", "text"]]
+    out = fitted.score_frame(frame)
+    assert out.columns.tolist()[:2] == ["source", "text"]
+    assert out.columns.tolist()[2:] == ["scam_probability", "is_scam", "verdict", "scam_type", "evidence", "note"]
+    legit = out["verdict"] == "legit"
+    assert (out.loc[legit, "scam_type"] == "").all()
+    assert (out.loc[~legit, "scam_type"] != "").all()
+
+
+def test_score_frame_refuses_existing_output_columns(fitted):
+    frame = pd.DataFrame({"text": ["hi"], "verdict": ["x"]})
+    with pytest.raises(DataError, match="--overwrite-columns"):
+        fitted.score_frame(frame)
+    assert fitted.score_frame(frame, overwrite_columns=True)["verdict"].iloc[0] != "x"
+
+
+def test_threshold_override_changes_is_scam(fitted):
+    text = "transfer your savings to a safe account"
+    assert fitted.predict(text, threshold=0.0)["is_scam"] is True
+    assert fitted.predict(text, threshold=1.0)["is_scam"] is False
+
+
+def test_predict_returns_verdict_type_and_evidence(fitted):
+    result = fitted.predict("this is bukit aman your account is linked to money laundering transfer to a safe account")
+    assert set(result) >= {"scam_probability", "is_scam", "verdict", "scam_type", "evidence"}
+    assert result["verdict"] == "scam"
+    assert result["evidence"] and {"phrase", "weight"} <= set(result["evidence"][0])
+
+
+def test_training_metrics_include_leave_one_source_out(fitted):
+    metrics = fitted.metadata["metrics"]
+    assert set(metrics["leave_one_source_out"]["by_source"]) == {"alpha", "beta", "gamma"}
+    assert "random_split" in metrics
+
+
+def test_resolve_model_path_order(tmp_path, monkeypatch):
+    assert resolve_model_path("x.joblib") == (Path("x.joblib"), "--model-path")
+    assert resolve_model_path()[1] == "user"
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "scamclf.joblib").write_bytes(b"x")
+    assert resolve_model_path()[1] == "project"
+    monkeypatch.setenv("SCAMCLF_MODEL", "env.joblib")
+    assert resolve_model_path()[1] == "SCAMCLF_MODEL"
+
+
+def test_load_trains_the_user_default_model_once(monkeypatch, fitted):
+    calls = []
+
+    def fake_train():
+        calls.append(1)
+        return fitted
+
+    monkeypatch.setattr(scamclf.api, "train", fake_train)
+    messages = []
+    model = scamclf.load(notify=messages.append)
+    assert calls == [1] and "training the default model" in messages[0]
+    scamclf.load()
+    assert calls == [1]
+    assert model.path.exists()
+
+
+def test_save_never_overwrites_without_force(fitted, model_path):
+    with pytest.raises(OutputExistsError):
+        fitted.save(model_path)
+
+
+def test_score_file_streams_to_an_atomic_output(fitted, corpus_path, tmp_path):
+    out = tmp_path / "scored.jsonl"
+    summary = scamclf.score_file(fitted, corpus_path, out, chunksize=5)
+    frame = pd.read_json(out, lines=True)
+    assert summary["rows"] == len(frame) == 24
+    assert summary["scam"] + summary["suspicious"] + summary["legit"] == 24
+
+
+def test_evaluate_reports_by_group(fitted, corpus):
+    report, y, proba = fitted.evaluate(corpus, group_cols=["source"])
+    assert report["overall"]["rows"] == len(corpus) == len(y) == len(proba)
+    assert set(report["by"]["source"]["groups"]) == {"alpha", "beta", "gamma"}
+
+
+@given(st.lists(st.text(), min_size=1, max_size=8))
+def test_any_text_scores_to_a_probability_one_row_each(fitted, texts):
+    out = fitted.score_texts(texts)
+    assert len(out) == len(texts)
+    scored = out["scam_probability"].dropna()
+    assert ((scored >= 0) & (scored <= 1)).all()
+    assert (out["note"] == "empty").sum() == sum(1 for t in texts if not t.strip())

@@ -1,0 +1,148 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scamclf.cli import app
+
+runner = CliRunner()
+
+
+def _invoke(*args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+def test_every_command_has_help():
+    for command in ("train", "score", "predict", "info", "verify", "evaluate"):
+        result = _invoke(command, "--help")
+        assert result.exit_code == 0, command
+        assert "Usage" in result.output
+
+
+def test_version():
+    import scamclf
+
+    assert _invoke("--version").output.strip() == f"scamclf {scamclf.__version__}"
+
+
+def test_train_writes_model_and_metrics_and_refuses_overwrite(corpus_path, tmp_path):
+    target = tmp_path / "m.joblib"
+    result = _invoke("train", corpus_path, "--model-path", target)
+    assert result.exit_code == 0, result.output
+    assert "Leave-one-source-out" in result.output and str(target) in result.output
+    metrics = json.loads((tmp_path / "m.metrics.json").read_text())
+    assert "leave_one_source_out" in metrics["metrics"]
+    again = _invoke("train", corpus_path, "--model-path", target)
+    assert again.exit_code == 1 and "--force" in again.output
+    assert _invoke("train", corpus_path, "--model-path", target, "--force").exit_code == 0
+
+
+def test_train_reports_unknown_labels(tmp_path, corpus):
+    corpus.assign(label="perhaps").to_csv(tmp_path / "d.csv", index=False)
+    result = _invoke("train", tmp_path / "d.csv", "--model-path", tmp_path / "m.joblib")
+    assert result.exit_code == 1
+    assert "unknown label values 'perhaps'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_score_to_stdout_adds_columns(model_path, corpus_path):
+    result = _invoke("score", corpus_path, "--model-path", model_path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("scam_probability,is_scam,verdict,scam_type,evidence,note")
+    assert len(pd.read_csv(corpus_path)) == 24
+
+
+def test_score_refuses_to_clobber_output(model_path, corpus_path, tmp_path):
+    out = tmp_path / "out.csv"
+    out.write_text("keep me")
+    result = _invoke("score", corpus_path, "--model-path", model_path, "--output-path", out)
+    assert result.exit_code == 1 and "--force" in result.output
+    assert out.read_text() == "keep me"
+    assert _invoke("score", corpus_path, "--model-path", model_path, "--output-path", out, "--force").exit_code == 0
+    assert len(pd.read_csv(out)) == 24
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.csv"], "no such file"),
+        (["{corpus}", "--text-col", "txt"], "did you mean --text-col text"),
+        (["{corpus}", "--output-path", "out.xml"], "cannot tell the format"),
+    ],
+)
+def test_score_errors_are_one_line(model_path, corpus_path, args, message):
+    args = [a.replace("{corpus}", str(corpus_path)) for a in args]
+    result = _invoke("score", *args, "--model-path", model_path)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert result.output.strip().count("\n") == 0
+
+
+def test_usage_errors_exit_2(model_path, corpus_path):
+    assert _invoke("score", corpus_path, "--threshold", "2").exit_code == 2
+    assert _invoke("score", corpus_path, "--no-such-option").exit_code == 2
+
+
+def test_predict_json_and_text(model_path):
+    text = "this is bukit aman transfer your savings to a safe account"
+    result = _invoke("predict", text, "--model-path", model_path, "--json")
+    data = json.loads(result.stdout)
+    assert data["verdict"] == "scam" and data["evidence"]
+    human = _invoke("predict", "--model-path", model_path, input=text)
+    assert human.exit_code == 0 and human.stdout.startswith("SCAM")
+
+
+def test_info_and_verify(model_path, model_copy):
+    info = _invoke("info", "--model-path", model_path)
+    assert info.exit_code == 0 and "verified" in info.output
+    assert _invoke("verify", "--model-path", model_path).exit_code == 0
+    data = bytearray(model_copy.read_bytes())
+    data[-10] ^= 1
+    model_copy.write_bytes(bytes(data))
+    assert _invoke("verify", "--model-path", model_copy).exit_code == 1
+    bad = _invoke("info", "--model-path", model_copy)
+    assert bad.exit_code == 1 and "NOT VERIFIED" in bad.output
+
+
+def test_evaluate_writes_report(model_path, corpus_path, tmp_path):
+    result = _invoke(
+        "evaluate", corpus_path, "--model-path", model_path, "--group-col", "source", "--report-dir", tmp_path / "r"
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "report.json").exists() and (tmp_path / "r" / "score_histogram.png").exists()
+
+
+def test_console_script_scores_a_file_in_a_real_process(scamclf_exe, model_path, corpus_path, tmp_path):
+    out = tmp_path / "scored.parquet"
+    run = subprocess.run(
+        [scamclf_exe, "score", str(corpus_path), "--model-path", str(model_path), "--output-path", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "Scored 24 rows" in run.stderr
+    assert len(pd.read_parquet(out)) == 24
+    bad = subprocess.run(
+        [scamclf_exe, "score", str(tmp_path / "nope.csv"), "--model-path", str(model_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 1
+    assert bad.stderr.startswith("Error: ") and "Traceback" not in bad.stderr
+
+
+def test_python_dash_m_runs_the_cli(model_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "scamclf", "verify", "--model-path", str(model_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("OK")

@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scamclf.features import ScamFeatures, load_lexicon, mask_digits, normalise_text, tokenize
+
+
+def test_normalise_text_removes_speaker_labels_punctuation_and_case():
+    assert normalise_text("A: Hello, Officer!\nB: What?") == "hello officer\nwhat"
+    assert normalise_text("caller: OK\ncallee：好的") == "ok\n好的"
+
+
+def test_normalise_text_converts_traditional_to_simplified():
+    assert normalise_text("請轉帳到安全帳戶") == "请转帐到安全帐户"
+
+
+def test_normalise_text_replaces_urls_emails_and_placeholders():
+    text = normalise_text("visit https://bit.ly/x or mail a.b@c.com DIGIT NAME")
+    assert "url" in text and "email" in text and "digit" not in text and "name" not in text
+
+
+def test_mask_digits_and_tokenize():
+    assert mask_digits("rm 12000 and 997") == "rm 0 and 0"
+    assert tokenize("pay 0 到账户") == ["pay", "0", "到", "账", "户"]
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("please move it to the safe account", "safe_account"),
+        ("pindahkan ke akaun selamat", "safe_account"),
+        ("把钱转到安全账户", "safe_account"),
+        ("transfer ke rekening aman", "safe_account"),
+        ("read me the otp", "credential_request"),
+        ("jangan beritahu sesiapa", "secrecy"),
+        ("we will never ask for your pin", "protective_advice"),
+        ("不要告诉家人", "secrecy"),
+        ("install anydesk now", "remote_access"),
+    ],
+)
+def test_lexicon_matches_cues_in_each_language(text, cue):
+    lexicon = load_lexicon()
+    counts = lexicon.counts(normalise_text(text))
+    assert counts[lexicon.cues.index(cue)] >= 1
+
+
+def test_lexicon_cues_cite_sources_and_have_polarity():
+    import json
+    from importlib import resources
+
+    spec = json.loads((resources.files("scamclf") / "data" / "lexicon.json").read_text(encoding="utf-8"))
+    for name, cue in spec["cues"].items():
+        assert cue["sources"], name
+        assert cue["polarity"] in {"scam", "legit"}, name
+
+
+def test_scam_features_blocks_and_names():
+    features = ScamFeatures(min_df=1).fit(["transfer to the safe account", "see you at dinner", "你好安全账户"])
+    X = features.transform(["safe account please"])
+    names = features.get_feature_names_out()
+    assert X.shape == (1, len(names))
+    assert {n.split(":")[0] for n in names} == {"w", "c", "lex"}
+    assert X.dtype == np.float32
+
+
+def test_scam_features_rejects_a_single_string():
+    with pytest.raises(ValueError, match="Iterable over raw text documents expected"):
+        ScamFeatures().fit("just one string")
+
+
+@given(st.text())
+def test_normalise_text_never_fails(text):
+    out = normalise_text(text)
+    assert isinstance(out, str)
+    assert normalise_text(out) == out

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from scamclf.features import ScamFeatures
+from scamclf.model import ScamClassifier, choose_thresholds, source_weights
+
+
+def _fit(corpus, **params):
+    clf = ScamClassifier(features=ScamFeatures(min_df=1), **params)
+    return clf.fit(corpus["text"], corpus["label"], groups=corpus["source"], scam_type=corpus["scam_type"])
+
+
+def test_classifier_follows_estimator_conventions(corpus):
+    clf = ScamClassifier(C=0.5, miss_cost=2.0)
+    assert clone(clf).get_params()["C"] == 0.5
+    with pytest.raises(NotFittedError):
+        clf.predict_proba(["hello"])
+    fitted = _fit(corpus)
+    assert fitted.classes_.tolist() == ["legit", "scam"]
+    assert not hasattr(clf, "linear_")
+
+
+def test_classifier_is_deterministic(corpus):
+    a = _fit(corpus).predict_proba(corpus["text"])
+    b = _fit(corpus).predict_proba(corpus["text"])
+    np.testing.assert_array_equal(a, b)
+
+
+def test_classifier_separates_training_calls(corpus):
+    clf = _fit(corpus)
+    proba = clf.predict_proba(corpus["text"])[:, 1]
+    y = (corpus["label"] == "scam").to_numpy()
+    assert proba[y].mean() > proba[~y].mean() + 0.2
+    assert 0 < clf.suspicious_threshold_ <= clf.threshold_ < 1
+    assert len(clf.oof_proba_) == len(corpus)
+
+
+def test_classifier_refuses_bad_parameters_and_labels(corpus):
+    with pytest.raises(ValueError, match="suspicious_recall"):
+        ScamClassifier(suspicious_recall=0).fit(corpus["text"], corpus["label"])
+    with pytest.raises(ValueError, match="one class only"):
+        ScamClassifier().fit(["a", "b"], ["scam", "scam"])
+    with pytest.raises(ValueError, match="Unknown label"):
+        ScamClassifier().fit(["a", "b"], ["scam", "maybe"])
+
+
+def test_type_head_predicts_taxonomy_ids(corpus):
+    clf = _fit(corpus)
+    types = clf.predict_type_from_features(clf.transform_features(["your parcel has drugs customs officer"]))
+    assert types[0] in set(corpus["scam_type"])
+
+
+def test_explanations_point_at_words_of_the_transcript(corpus):
+    clf = _fit(corpus)
+    text = "Officer here: your IC was used for money laundering, move savings to a SAFE ACCOUNT."
+    evidence = clf.explain_features([text], clf.transform_features([text]))[0]
+    assert evidence, "a scam script must have evidence"
+    lowered = text.lower()
+    for phrase, weight in evidence:
+        assert weight > 0
+        assert all(word in lowered for word in phrase.split())
+
+
+def test_source_weights_balance_sources_and_classes():
+    y = np.array([1] * 100 + [0] * 10 + [0] * 400)
+    groups = np.array(["big"] * 100 + ["small"] * 10 + ["huge"] * 400)
+    w = source_weights(y, groups)
+    assert w[y == 1].sum() == pytest.approx(w[y == 0].sum())
+    assert w[groups == "huge"].sum() / w[groups == "small"].sum() == pytest.approx(np.sqrt(40), rel=1e-6)
+
+
+def test_choose_thresholds_prefers_recall_when_misses_cost_more():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    p = np.array([0.1, 0.3, 0.55, 0.5, 0.7, 0.9])
+    cheap, _ = choose_thresholds(y, p, miss_cost=0.5)
+    costly, _ = choose_thresholds(y, p, miss_cost=10)
+    assert costly <= 0.5 < cheap
+    scam_t, suspicious_t = choose_thresholds(y, p, suspicious_recall=1.0)
+    assert suspicious_t <= 0.5 and suspicious_t <= scam_t

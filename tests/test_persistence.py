@@ -1,0 +1,115 @@
+import hashlib
+import json
+import os
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+from scamclf.errors import ModelError, ModelIntegrityError
+from scamclf.persistence import MAGIC, VersionMismatchWarning, audit_pickle, load_model, read_header, verify_model
+
+
+def _rewrite(path, *, header_update=None, payload=None):
+    data = path.read_bytes()
+    end = data.index(b"\n", len(MAGIC))
+    header = json.loads(data[len(MAGIC) : end])
+    body = data[end + 1 :] if payload is None else payload
+    if payload is not None:
+        header["payload_sha256"] = hashlib.sha256(body).hexdigest()
+        header["payload_bytes"] = len(body)
+    header.update(header_update or {})
+    path.write_bytes(MAGIC + json.dumps(header).encode() + b"\n" + body)
+
+
+def test_save_then_load_gives_identical_probabilities(fitted, model_path, corpus):
+    model, header = load_model(model_path)
+    np.testing.assert_array_equal(model.predict_proba(corpus["text"]), fitted.estimator.predict_proba(corpus["text"]))
+    for key in (
+        "format_version",
+        "versions",
+        "data_sha256",
+        "payload_sha256",
+        "threshold",
+        "classes",
+        "metrics",
+        "created_at",
+    ):
+        assert key in header
+
+
+def test_modified_model_is_refused(model_copy):
+    data = bytearray(model_copy.read_bytes())
+    data[-100] ^= 0xFF
+    model_copy.write_bytes(bytes(data))
+    with pytest.raises(ModelIntegrityError, match="modified"):
+        load_model(model_copy)
+
+
+def test_truncated_model_is_refused(model_copy):
+    model_copy.write_bytes(model_copy.read_bytes()[:-500])
+    with pytest.raises(ModelIntegrityError, match="truncated"):
+        verify_model(model_copy)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello world", b"SCAMCLF\n{not json", b"\x80\x05K\x01."])
+def test_non_model_files_are_refused(tmp_path, content):
+    path = tmp_path / "x.joblib"
+    path.write_bytes(content)
+    with pytest.raises(ModelError):
+        load_model(path)
+
+
+def test_unknown_format_version_is_refused(model_copy):
+    _rewrite(model_copy, header_update={"format_version": 99})
+    with pytest.raises(ModelError, match="unknown model format version 99"):
+        load_model(model_copy)
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("valid_hash", [True, False])
+def test_crafted_pickle_is_refused_and_never_runs(model_copy, tmp_path, valid_hash):
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Exploit(marker), protocol=5)
+    if valid_hash:
+        _rewrite(model_copy, payload=payload)
+    else:
+        data = model_copy.read_bytes()
+        end = data.index(b"\n", len(MAGIC))
+        model_copy.write_bytes(data[: end + 1] + payload)
+    with pytest.raises(ModelIntegrityError):
+        load_model(model_copy)
+    with pytest.raises(ModelIntegrityError):
+        verify_model(model_copy)
+    assert not marker.exists()
+
+
+def test_restricted_unpickler_refuses_even_when_audit_is_bypassed(tmp_path):
+    import io
+
+    from scamclf.persistence import _RestrictedUnpickler
+
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Exploit(marker), protocol=2)
+    assert audit_pickle(payload)
+    with pytest.raises(ModelIntegrityError, match="refused"):
+        _RestrictedUnpickler(io.BytesIO(payload)).load()
+    assert not marker.exists()
+
+
+def test_other_sklearn_version_loads_with_warning(model_copy):
+    header = read_header(model_copy)
+    versions = dict(header["versions"], **{"scikit-learn": "0.0.1"})
+    _rewrite(model_copy, header_update={"versions": versions})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_model(model_copy)
+    assert any(issubclass(w.category, VersionMismatchWarning) for w in caught)
