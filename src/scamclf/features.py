@@ -178,7 +178,7 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         word_ngram_range: tuple[int, int] = (1, 2),
         char_ngram_range: tuple[int, int] | None = (2, 4),
         min_df: int = 2,
-        max_features: int | None = 400_000,
+        max_features: int | None = 150_000,
         lexicon_weight: float = 1.0,
     ) -> None:
         self.word_ngram_range = word_ngram_range

@@ -19,8 +19,6 @@ from .features import ScamFeatures, normalise_text
 
 __all__ = ["ScamClassifier", "choose_thresholds", "source_weights"]
 
-_MAX_GROUP_FOLDS = 16
-
 
 def source_weights(y: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
     """Return sample weights so that no single source or class dominates training.
@@ -104,7 +102,8 @@ def _labels_to_int(y: Any) -> np.ndarray:
 
 
 def _fit_linear(X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, C: float, random_state: int) -> LogisticRegression:
-    clf = LogisticRegression(C=C, solver="liblinear", max_iter=1000, random_state=random_state)
+    # lbfgs: liblinear's Newton steps crawl on wide character features with uneven sample weights.
+    clf = LogisticRegression(C=C, solver="lbfgs", max_iter=500, random_state=random_state)
     return clf.fit(X, y, sample_weight=w)
 
 
@@ -128,13 +127,15 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         Recall target on held-out folds that sets the lower, ``suspicious`` threshold.
     cv : int
         Folds for held-out scores when no ``groups`` are given; with ``groups`` (sources), each
-        source is held out in turn (up to 16 folds), so thresholds reflect unseen sources.
+        source is held out in turn, so thresholds reflect unseen sources.
+    max_group_folds : int
+        At most this many held-out folds over ``groups`` (sources share folds beyond it).
     balance_sources : bool
         Weight rows so that no single source or class dominates (see :func:`source_weights`).
     random_split_eval : bool
         Also score a random 20% of rows with a model fitted on the rest (``random_split_proba_``).
     n_jobs : int or None
-        Parallel fits of the held-out folds (threads; the solver releases the GIL).
+        Parallel fits of the held-out folds (threads; the solver's numeric work releases the GIL).
     random_state : int
         Seed for the solver and the fold assignment.
 
@@ -165,6 +166,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         miss_cost: float = 3.0,
         suspicious_recall: float = 0.95,
         cv: int = 5,
+        max_group_folds: int = 16,
         balance_sources: bool = True,
         random_split_eval: bool = True,
         n_jobs: int | None = None,
@@ -175,6 +177,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         self.miss_cost = miss_cost
         self.suspicious_recall = suspicious_recall
         self.cv = cv
+        self.max_group_folds = max_group_folds
         self.balance_sources = balance_sources
         self.random_split_eval = random_split_eval
         self.n_jobs = n_jobs
@@ -236,7 +239,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
 
     def _held_out_decision(self, Xf, y, w, groups) -> np.ndarray:
         if groups is not None and len(np.unique(groups)) >= 3:
-            n_splits = min(len(np.unique(groups)), _MAX_GROUP_FOLDS)
+            n_splits = min(len(np.unique(groups)), self.max_group_folds)
             splits = list(GroupKFold(n_splits=n_splits).split(Xf, y, groups))
         else:
             splits = list(StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state).split(Xf, y))
