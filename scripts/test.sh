@@ -9,8 +9,8 @@ PYTHON="${PYTHON:-python3}"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps .
 "$VENV/bin/python" -m pip install --quiet ".[test]"
-"$VENV/bin/ruff" check src tests scripts
-"$VENV/bin/ruff" format --check src tests scripts
+"$VENV/bin/ruff" check src tests scripts benchmarks
+"$VENV/bin/ruff" format --check src tests scripts benchmarks
 "$VENV/bin/python" scripts/build_corpus.py --check
 set +e
 "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
