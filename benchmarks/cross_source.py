@@ -137,10 +137,11 @@ def main() -> int:
     for lang in ("en", "ms", "zh", "mixed"):
         rows = macau & (data["lang"] == lang).to_numpy()
         for system in ("baseline", "scamclf"):
-            p = out[system][rows]
-            if np.isnan(p).all():
+            scored = rows & ~np.isnan(out[system])
+            if not scored.any():
                 continue
-            sub = data[rows]
+            p = out[system][scored]
+            sub = data[scored]
             t = np.array([thresholds[system][g] for g in sub["group"]])
             flagged = p >= t
             scam = (sub["category"] == "scam").to_numpy()
