@@ -161,3 +161,15 @@ def test_formats_round_trip_text_exactly(tmp_path_factory, suffix, texts):
         writer.write(pd.DataFrame({"text": texts}))
         writer.commit()
     assert read_table(target)["text"].tolist() == texts
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        target = atomic_write_bytes(tmp_path / "out.csv", b"x")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644

@@ -408,7 +408,15 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, force: bool = False, wh
     return path
 
 
+def _umask_mode() -> int:
+    """The mode a plain ``open()`` would give a new file (mkstemp's 0600 is too private)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _commit(tmp: Path, path: Path, force: bool, what: str) -> None:
+    os.chmod(tmp, _umask_mode())
     if force:
         os.replace(tmp, path)
         return
