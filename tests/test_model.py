@@ -71,6 +71,24 @@ def test_source_weights_balance_sources_and_classes():
     assert w[groups == "huge"].sum() / w[groups == "small"].sum() == pytest.approx(np.sqrt(40), rel=1e-6)
 
 
+def test_source_weights_balance_classes_within_each_language():
+    y = np.array([1] * 90 + [0] * 10 + [1] * 5 + [0] * 50)
+    lang = np.array(["zh"] * 100 + ["en"] * 55)
+    w = source_weights(y, None, lang)
+    for code in ("zh", "en"):
+        rows = lang == code
+        assert w[rows & (y == 1)].sum() == pytest.approx(w[rows & (y == 0)].sum())
+    assert w[lang == "zh"].sum() == pytest.approx(w[lang == "en"].sum())
+
+
+def test_script_of_tells_cjk_from_latin():
+    from scamclf.model import script_of
+
+    assert script_of("喂你好我是公安局") == "cjk"
+    assert script_of("selamat pagi encik") == "latin"
+    assert script_of("") == "latin"
+
+
 def test_choose_thresholds_prefers_recall_when_misses_cost_more():
     y = np.array([0, 0, 0, 1, 1, 1])
     p = np.array([0.1, 0.3, 0.55, 0.5, 0.7, 0.9])

@@ -294,6 +294,7 @@ def train(
         frame["text"].tolist(),
         frame["label"].tolist(),
         groups=frame["source"].tolist(),
+        lang=frame["lang"].tolist(),
         scam_type=frame["scam_type"].tolist(),
     )
     y = (frame["label"] == LABEL_SCAM).to_numpy().astype(int)

@@ -17,15 +17,18 @@ from sklearn.utils.validation import check_is_fitted
 from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, normalise_label
 from .features import ScamFeatures, normalise_text
 
-__all__ = ["ScamClassifier", "choose_thresholds", "source_weights"]
+__all__ = ["ScamClassifier", "choose_thresholds", "script_of", "source_weights"]
 
 
-def source_weights(y: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
-    """Return sample weights so that no single source or class dominates training.
+def source_weights(y: np.ndarray, groups: np.ndarray | None, languages: np.ndarray | None = None) -> np.ndarray:
+    """Return sample weights so that no single source, language or class dominates training.
 
     Each (source, class) cell gets a total weight that grows with the square root of its size,
-    so a 10,000-row corpus counts about 4.5 times a 500-row one rather than 20 times; then the
-    two classes are given equal total weight. Weights have mean 1.
+    so a 10,000-row corpus counts about 4.5 times a 500-row one rather than 20 times. Then, within
+    each language, scam and legit rows get equal total weight (and every language the same total):
+    otherwise a language whose corpora are mostly scams (generated Chinese scam dialogues) teaches
+    "this language means scam". Without ``languages`` the two classes are balanced overall.
+    Weights have mean 1.
 
     >>> source_weights(np.array([1, 0, 0, 0]), None).round(2).tolist()
     [2.0, 0.67, 0.67, 0.67]
@@ -40,11 +43,28 @@ def source_weights(y: np.ndarray, groups: np.ndarray | None) -> np.ndarray:
                 n = int(cell.sum())
                 if n:
                     weights[cell] = np.sqrt(n) / n
-    for c in (0, 1):
-        cell = y == c
-        if cell.any():
-            weights[cell] *= 0.5 / weights[cell].sum()
+    strata = np.zeros(len(y), dtype=object) if languages is None else np.asarray(languages, dtype=object)
+    for stratum in np.unique(strata):
+        for c in (0, 1):
+            cell = (strata == stratum) & (y == c)
+            if cell.any():
+                weights[cell] *= 0.5 / weights[cell].sum()
     return weights * len(y) / weights.sum()
+
+
+_CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def script_of(text: str) -> str:
+    """Return ``"cjk"`` when at least a fifth of the letters are CJK characters, else ``"latin"``.
+
+    Used as the language of a row when training data has no ``lang`` column.
+
+    >>> script_of("你好 hello"), script_of("hello there")
+    ('cjk', 'latin')
+    """
+    letters = sum(ch.isalpha() for ch in text[:2000])
+    return "cjk" if letters and len(_CJK_RE.findall(text[:2000])) >= 0.2 * letters else "latin"
 
 
 def choose_thresholds(
@@ -131,7 +151,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
     max_group_folds : int
         At most this many held-out folds over ``groups`` (sources share folds beyond it).
     balance_sources : bool
-        Weight rows so that no single source or class dominates (see :func:`source_weights`).
+        Weight rows so that no single source, language or class dominates (see
+        :func:`source_weights`); when False, only the two classes are balanced.
     random_split_eval : bool
         Also score a random 20% of rows with a model fitted on the rest (``random_split_proba_``).
     n_jobs : int or None
@@ -191,13 +212,15 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         y: Any,
         *,
         groups: Any = None,
+        lang: Any = None,
         scam_type: Any = None,
         sample_weight: Any = None,
     ) -> ScamClassifier:
         """Fit on raw transcripts ``X`` and labels ``y`` (scam/legit, 1/0 or booleans).
 
         ``groups`` names the source of each row (used for weighting and held-out folds);
-        ``scam_type`` gives a taxonomy id for scam rows (trains the type head).
+        ``lang`` its language (classes are balanced within each language; rows without one
+        count by script, CJK or Latin); ``scam_type`` a taxonomy id for scam rows (the type head).
         """
         if not (0 < self.suspicious_recall <= 1):
             raise ValueError(f"suspicious_recall must be in (0, 1], got {self.suspicious_recall!r}.")
@@ -210,7 +233,15 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         if len(np.unique(y_int)) < 2:
             raise ValueError("Training needs both scam and legit rows; y holds one class only.")
         groups_arr = None if groups is None else np.asarray([str(g) for g in groups])
-        weights = source_weights(y_int, groups_arr if self.balance_sources else None)
+        given = [None] * len(texts) if lang is None else list(lang)
+        languages = np.asarray(
+            [
+                str(v) if v not in (None, "") and v == v else script_of(str(t))
+                for v, t in zip(given, texts, strict=True)
+            ],
+            dtype=object,
+        )
+        weights = source_weights(y_int, groups_arr, languages) if self.balance_sources else source_weights(y_int, None)
         if sample_weight is not None:
             weights = weights * np.asarray(sample_weight, dtype=np.float64)
 
