@@ -82,7 +82,7 @@ def choose_thresholds(
     ``suspicious_recall``.
 
     >>> choose_thresholds(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.6, 0.9]))
-    (0.5, 0.5)
+    (0.55, 0.5)
     """
     y = np.asarray(y)
     proba = np.asarray(proba, dtype=np.float64)
@@ -393,7 +393,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
                 phrase = self._phrase_for(names[idx[j]], normalised)
                 if phrase:
                     phrases[phrase] = phrases.get(phrase, 0.0) + float(val[j])
-            merged = sorted(phrases.items(), key=lambda kv: -kv[1])
+            merged = sorted(_fold_subphrases(phrases).items(), key=lambda kv: -kv[1])
             out.append([(p, round(w, 3)) for p, w in merged[:top_k]])
         return out
 
@@ -426,6 +426,29 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
 
 
 _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def _fold_subphrases(phrases: dict[str, float]) -> dict[str, float]:
+    """Fold a phrase into a longer one that contains it ("laundering" into "money laundering").
+
+    One cue should read as one piece of evidence, with the weight of all its parts.
+
+    >>> _fold_subphrases({"money laundering": 0.5, "laundering": 0.2, "is": 0.1, "this": 0.1})
+    {'money laundering': 0.7, 'is': 0.1, 'this': 0.1}
+    """
+    out: dict[str, float] = {}
+    for phrase in sorted(phrases, key=len, reverse=True):
+        home = next((longer for longer in out if _contains(longer, phrase)), None)
+        key = home or phrase
+        out[key] = round(out.get(key, 0.0) + phrases[phrase], 6)
+    return {p: out[p] for p in phrases if p in out}
+
+
+def _contains(longer: str, phrase: str) -> bool:
+    """Whole-word containment for Latin text, substring containment for CJK text."""
+    if _CJK_CHAR.search(phrase):
+        return phrase in longer
+    return f" {phrase} " in f" {longer} "
 
 
 def _join_tokens(ngram: str) -> str:
