@@ -23,15 +23,30 @@ app = typer.Typer(
     help="Flag scam phone calls from their transcripts, and say why.",
 )
 
-_state = {"debug": False}
+_state = {"debug": False, "streaming": False, "signal": 0}
 
 
-class _Terminated(Exception):
-    """SIGTERM arrived: unwind (removing temporary files) and exit 143."""
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwind (removing temporary files) and exit 143.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way swallows it.
+    """
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    _state["signal"] = signum
     raise _Terminated
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    _state["signal"] = signum
+    raise KeyboardInterrupt
+
+
+def _stopped(what: str) -> str:
+    if _state["streaming"]:
+        return f"{what}; the output on standard output is incomplete."
+    return f"{what}; nothing was written."
 
 
 def _err(message: str) -> None:
@@ -55,10 +70,10 @@ def _errors() -> Iterator[None]:
         _err(f"Error: {exc}")
         raise typer.Exit(code=1) from None
     except KeyboardInterrupt:
-        _err("Interrupted; nothing was written.")
+        _err(_stopped("Interrupted"))
         raise typer.Exit(code=130) from None
     except _Terminated:
-        _err("Terminated; nothing was written.")
+        _err(_stopped("Terminated"))
         raise typer.Exit(code=143) from None
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): stop quietly, as Unix tools do.
@@ -122,6 +137,14 @@ Threshold = Annotated[
     ),
 ]
 
+Redact = Annotated[
+    bool,
+    typer.Option(
+        "--redact",
+        help="Mask phone, ID, card and account numbers and e-mail addresses in the output (scores use the full text).",
+    ),
+]
+
 
 @app.callback(invoke_without_command=True)
 def _root(
@@ -131,6 +154,7 @@ def _root(
 ) -> None:
     """Flag scam phone calls from their transcripts, and say why."""
     _state["debug"] = debug
+    _state["streaming"] = False
     if version:
         from ._version import __version__
 
@@ -157,7 +181,7 @@ def train(
     ] = False,
     miss_cost: Annotated[
         float, typer.Option("--miss-cost", min=0.01, help="Cost of a missed scam in false alarms (sets the threshold).")
-    ] = 3.0,
+    ] = 1.0,
     suspicious_recall: Annotated[
         float,
         typer.Option(
@@ -171,6 +195,7 @@ def train(
     """Train a model and save it with its metrics (MODEL.metrics.json beside it)."""
     with _errors():
         from .api import train as train_model
+        from .api import training_frame
         from .config import DEFAULT_PROJECT_MODEL_PATH, MODEL_ENV_VAR
         from .dataset import atomic_write_bytes
         from .errors import OutputExistsError
@@ -184,16 +209,16 @@ def train(
             if not data_paths
             else ", ".join(data_paths) + (" + bundled corpus" if with_bundled else "")
         )
-        _err(f"Training on {source} ...")
+        # Read and check the data first, so that bad data is one error line and nothing else.
+        frame = training_frame(
+            data_paths or None, text_col=text_col, label_col=label_col, with_bundled=with_bundled, encoding=encoding
+        )
+        _err(f"Training on {source} ({len(frame)} rows) ...")
         model = train_model(
-            data_paths or None,
-            text_col=text_col,
-            label_col=label_col,
-            with_bundled=with_bundled,
+            frame,
             miss_cost=miss_cost,
             suspicious_recall=suspicious_recall,
             n_jobs=jobs or -1,
-            encoding=encoding,
         )
         model.save(target, force=force)
         metrics = {
@@ -243,18 +268,23 @@ def score(
     ] = False,
     encoding: Encoding = "utf-8",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    redact: Redact = False,
 ) -> None:
     """Score a file of transcripts: adds scam_probability, is_scam, verdict, scam_type, evidence, note."""
     with _errors():
-        from .api import load, score_file
-        from .dataset import detect_format
-        from .errors import OutputExistsError
+        from .dataset import check_input_path, detect_format
+        from .errors import DataError, OutputExistsError
 
+        check_input_path(input_path, fmt=input_format, encoding=encoding)
         if output_path and output_path != "-":
             detect_format(output_path, output_format)
+            if Path(output_path).is_dir():
+                raise DataError(f"{output_path}: is a directory; give a file path for --output-path")
             if Path(output_path).exists() and not force:
                 raise OutputExistsError(f"{output_path}: output file exists; pass --force to replace it")
-        detect_format(input_path, input_format)
+        _state["streaming"] = output_path in (None, "-")
+        from .api import load, score_file  # after the checks: bad input fails fast
+
         model = load(model_path, notify=_notify)
         with _progress("Scoring") as bar:
             task = bar.add_task("score", total=None) if bar else None
@@ -271,6 +301,7 @@ def score(
                 force=force,
                 encoding=encoding,
                 progress=(lambda n: bar.advance(task, n)) if bar else None,
+                redact=redact,
             )
         if output_path not in (None, "-"):
             _err(
@@ -285,6 +316,7 @@ def predict(
     model_path: ModelPath = None,
     threshold: Threshold = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
+    redact: Redact = False,
 ) -> None:
     """Score one transcript and print the verdict, probability, scam type and evidence."""
     with _errors():
@@ -296,7 +328,7 @@ def predict(
                 raise DataError("no transcript given; pass it as an argument or pipe it on standard input")
             text = sys.stdin.read()
         model = load(model_path, notify=_notify)
-        result = model.predict(text, threshold=threshold)
+        result = model.predict(text, threshold=threshold, redact=redact)
         if as_json:
             typer.echo(json.dumps(result, ensure_ascii=False))
             return
@@ -396,4 +428,18 @@ def evaluate(
 
 def main() -> None:
     """Entry point of the ``scamclf`` console script."""
-    app(prog_name="scamclf")
+    # Installed before parsing so that a signal at any moment exits 130/143 without a traceback;
+    # a SIGINT that the parent ignores (a background job) stays ignored.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        app(prog_name="scamclf")
+    except _Terminated:
+        _err(_stopped("Terminated"))
+        sys.exit(143)
+    except SystemExit as exc:
+        # Click turns a Ctrl-C during argument parsing into "Aborted!" and status 1.
+        if _state["signal"] == signal.SIGINT and exc.code == 1:
+            sys.exit(130)
+        raise

@@ -9,6 +9,7 @@ import gzip
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 
 from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, normalise_label
@@ -25,6 +27,7 @@ __all__ = [
     "FORMATS",
     "TableWriter",
     "atomic_write_bytes",
+    "check_input_path",
     "check_text_column",
     "detect_format",
     "iter_table_chunks",
@@ -50,6 +53,10 @@ ENCODING_HINT = "pass --encoding with the file's encoding (for example --encodin
 _BUNDLED_CORPUS = "bundled_corpus.csv.gz"
 _MIN_TRAINING_ROWS = 20
 _MIN_ROWS_PER_CLASS = 5
+# Column names and label values longer than this are not quoted in messages: a header-less file
+# has a transcript where its header should be, and transcripts are personal data.
+_MAX_QUOTED = 32
+_COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
 
 
 def detect_format(path: str | Path, explicit: str | None = None) -> str:
@@ -76,28 +83,101 @@ def detect_format(path: str | Path, explicit: str | None = None) -> str:
     )
 
 
-def _check_readable(path: Path, fmt: str) -> None:
-    """Refuse a missing path, a directory, an empty file or a binary file with a clear message."""
-    if not path.exists():
-        raise DataError(f"{path}: no such file; check the path")
-    if path.is_dir():
-        raise DataError(f"{path}: is a directory; give a file (.csv, .tsv, .jsonl or .parquet)")
+def _name(path: str | Path) -> str:
+    return "standard input" if str(path) == "-" else str(path)
+
+
+def _quoted(value: object) -> str:
+    """``repr`` of a short value; a long one (a transcript where a name was expected) is not shown."""
+    text = str(value)
+    if len(text) > _MAX_QUOTED:
+        return f"<a {len(text)}-character value>"
+    return repr(text) if text else "'' (empty)"
+
+
+def check_input_path(path: str | Path, *, fmt: str | None = None, encoding: str = "utf-8") -> str:
+    """Check that ``path`` can be read as a table before any work is done; return its format.
+
+    Refuses, with a clear message, a missing path, a directory, an unknown format or encoding,
+    an empty file, and a binary or UTF-16 file read as UTF-8 text. ``"-"`` is standard input,
+    whose first bytes are looked at without consuming them.
+
+    >>> check_input_path("no/such/calls.csv")
+    Traceback (most recent call last):
+    scamclf.errors.DataError: no/such/calls.csv: no such file; check the path
+    """
+    if str(path) != "-":
+        if not Path(path).exists():
+            raise DataError(f"{path}: no such file; check the path")
+        if Path(path).is_dir():
+            raise DataError(f"{path}: is a directory; give a file (.csv, .tsv, .jsonl or .parquet)")
+    fmt = detect_format(path, fmt)
+    _read_encoding(encoding)
+    if str(path) != "-":
+        _check_readable(Path(path), fmt, encoding)
+    else:
+        _check_stdin(fmt, encoding)
+    return fmt
+
+
+def _is_wide_unicode(encoding: str) -> bool:
+    return codecs.lookup(encoding).name.startswith(("utf-16", "utf-32"))
+
+
+def _check_head(head: bytes, name: str, fmt: str, encoding: str) -> None:
+    """Refuse text input whose first bytes show it is binary or UTF-16/32 read as UTF-8."""
+    if fmt == "parquet" or _is_wide_unicode(encoding):
+        return
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not head.startswith(codecs.BOM_UTF32_LE):
+        raise DataError(f"{name}: looks like UTF-16 text (byte-order mark), not {encoding}; pass --encoding utf-16")
+    if b"\x00" in head:
+        raise DataError(
+            f"{name}: looks like a binary file (NUL bytes), not {fmt.upper()} text; "
+            "check the file, or pass --input-format if it is Parquet"
+        )
+
+
+def _check_readable(path: Path, fmt: str, encoding: str) -> None:
+    """Refuse an empty file or a binary file with a clear message."""
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty; expected a header row and at least one row")
-    if fmt != "parquet" and not path.name.lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
+    if not path.name.lower().endswith(_COMPRESSED):
         with path.open("rb") as handle:
-            head = handle.read(8192)
-        if b"\x00" in head:
-            raise DataError(
-                f"{path}: looks like a binary file (NUL bytes), not {fmt.upper()} text; "
-                "check the file, or pass --input-format if it is Parquet"
-            )
+            _check_head(handle.read(8192), str(path), fmt, encoding)
 
 
 def _decode_error(path: str | Path, exc: UnicodeDecodeError, encoding: str) -> DataError:
-    return DataError(
-        f"{path}: not valid {encoding} text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); {ENCODING_HINT}"
-    )
+    where = _locate_decode_error(path, encoding)
+    return DataError(f"{_name(path)}: not valid {encoding} text{where}; {ENCODING_HINT}")
+
+
+def _locate_decode_error(path: str | Path, encoding: str) -> str:
+    """Return ``" (byte 0xe9 at line 3, byte offset 42)"`` for the first undecodable byte, or ``""``.
+
+    The readers decode in blocks, so the offset in their exception is relative to a block;
+    this second pass (on the error path only) finds the position in the file.
+    """
+    if str(path) == "-" or str(path).lower().endswith(_COMPRESSED):
+        return ""
+    decoder = codecs.getincrementaldecoder(_read_encoding(encoding))()
+    offset = 0
+    line = 1
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError as exc:
+                    # Positions in the exception count from the bytes the decoder still held.
+                    start = max(exc.start - (len(exc.object) - len(block)), 0)
+                    bad = block[start] if start < len(block) else exc.object[exc.start]
+                    line += block[:start].count(b"\n")
+                    return f" (byte 0x{bad:02x} at line {line}, byte offset {offset + start})"
+                offset += len(block)
+                line += block.count(b"\n")
+    except OSError:
+        return ""
+    return ""
 
 
 def _read_encoding(encoding: str) -> str:
@@ -111,6 +191,15 @@ def _read_encoding(encoding: str) -> str:
 
 def _source(path: str | Path) -> Any:
     return sys.stdin.buffer if str(path) == "-" else path
+
+
+def _check_stdin(fmt: str, encoding: str) -> None:
+    """Look at the first bytes of standard input (without consuming them) for a binary file."""
+    stdin = sys.stdin.buffer
+    head = stdin.peek(8192)[:8192] if hasattr(stdin, "peek") else b""
+    if not head and fmt != "parquet":
+        raise DataError("standard input is empty; expected a header row and at least one row")
+    _check_head(head, "standard input", fmt, encoding)
 
 
 def iter_table_chunks(
@@ -137,11 +226,10 @@ def iter_table_chunks(
     >>> [len(c) for c in iter_table_chunks(p)]
     [1]
     """
-    fmt = detect_format(path, fmt)
+    fmt = check_input_path(path, fmt=fmt, encoding=encoding)
+    enc = _read_encoding(encoding)
     if str(path) != "-":
         path = Path(path)
-        _check_readable(path, fmt)
-    enc = _read_encoding(encoding)
     produced = False
     try:
         if fmt in ("csv", "tsv"):
@@ -156,7 +244,10 @@ def iter_table_chunks(
     except UnicodeDecodeError as exc:
         raise _decode_error(path, exc, encoding) from exc
     if not produced:
-        raise DataError(f"{path}: has a header but no rows; nothing to do")
+        what = {"jsonl": "has no JSON lines, only blank ones", "parquet": "has no rows"}.get(
+            fmt, "has a header but no rows"
+        )
+        raise DataError(f"{_name(path)}: {what}; nothing to do")
 
 
 def _iter_csv(path: Any, fmt: str, chunksize: int, encoding: str) -> Iterator[pd.DataFrame]:
@@ -178,23 +269,42 @@ def _iter_csv(path: Any, fmt: str, chunksize: int, encoding: str) -> Iterator[pd
                 if len(chunk):
                     yield chunk
     except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path}: the file is empty; expected a header row and rows") from exc
+        raise DataError(f"{_name(path)}: the file is empty; expected a header row and rows") from exc
     except pd.errors.ParserError as exc:
-        detail = str(exc).strip().splitlines()[-1]
-        raise DataError(
-            f"{path}: malformed {fmt.upper()} ({detail}); every row needs as many fields as the "
-            "header, and fields holding commas, quotes or newlines must be quoted"
-        ) from exc
+        raise DataError(f"{_name(path)}: malformed {fmt.upper()}: {_parser_detail(str(exc))}") from exc
+
+
+_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_QUOTE_HINT = "fields holding commas, quotes or newlines must be in double quotes"
+
+
+def _parser_detail(message: str) -> str:
+    """Reword pandas' tokenizer error as what is wrong, where, and the fix."""
+    ragged = _RAGGED.search(message)
+    if ragged:
+        expected, line, saw = ragged.groups()
+        return f"line {line} has {saw} fields but the header has {expected}; {_QUOTE_HINT}"
+    detail = message.strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
+    return f"{detail}; {_QUOTE_HINT}"
 
 
 def _iter_jsonl(path: Any, chunksize: int, encoding: str) -> Iterator[pd.DataFrame]:
+    """Yield JSON Lines in chunks with the keys of the first chunk (missing keys read as null).
+
+    Rows are numbered across chunks (the frame index) so that messages name the right row.
+    """
     handle: IO[str]
+    # newline="\n": a stray carriage return is JSON whitespace, not the end of a record.
     if str(path) == "-":
-        handle = io.TextIOWrapper(sys.stdin.buffer, encoding=encoding)
+        handle = io.TextIOWrapper(sys.stdin.buffer, encoding=encoding, newline="\n")
     elif str(path).lower().endswith(".gz"):
-        handle = gzip.open(path, "rt", encoding=encoding)  # noqa: SIM115 - closed below
+        handle = gzip.open(path, "rt", encoding=encoding, newline="\n")  # noqa: SIM115 - closed below
     else:
-        handle = open(path, encoding=encoding)  # noqa: SIM115 - closed below
+        handle = open(path, encoding=encoding, newline="\n")  # noqa: SIM115 - closed below
+    name = _name(path)
+    columns: list[str] | None = None
+    known: set[str] = set()
+    start = 0
     with handle:
         rows: list[dict[str, Any]] = []
         for number, line in enumerate(handle, start=1):
@@ -204,19 +314,45 @@ def _iter_jsonl(path: Any, chunksize: int, encoding: str) -> Iterator[pd.DataFra
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(
-                    f"{path}: line {number} is not valid JSON ({exc.msg}); each line must be one JSON object"
+                    f"{name}: line {number} is not valid JSON ({exc.msg} at character {exc.pos + 1}); "
+                    "each line must be one JSON object"
                 ) from exc
             if not isinstance(row, dict):
                 raise DataError(
-                    f"{path}: line {number} is a JSON {type(row).__name__}, expected an object "
+                    f"{name}: line {number} is a JSON {type(row).__name__}, expected an object "
                     'such as {"text": "..."}'
+                )
+            if columns is not None and not known.issuperset(row):
+                extra = ", ".join(_quoted(k) for k in row if k not in known)
+                raise DataError(
+                    f"{name}: line {number} has key(s) {extra} that the first {start} rows lack; "
+                    "output columns are fixed by the first rows, so give the first line every key "
+                    "(null where there is no value)"
                 )
             rows.append(row)
             if len(rows) >= chunksize:
-                yield pd.DataFrame.from_records(rows)
+                chunk = _records_frame(rows, columns, start)
+                columns, known, start = list(chunk.columns), set(chunk.columns), start + len(chunk)
+                yield chunk
                 rows = []
         if rows:
-            yield pd.DataFrame.from_records(rows)
+            yield _records_frame(rows, columns, start)
+
+
+def _records_frame(rows: list[dict[str, Any]], columns: list[str] | None, start: int) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame.index = pd.RangeIndex(start, start + len(frame))
+    for column in frame.columns:
+        values = frame[column]
+        if values.isna().all():
+            # A key missing from every line of this chunk is null, not a float NaN column.
+            frame[column] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        # JSON integers with a missing value would turn float (1 -> 1.0) and change type between chunks.
+        elif values.dtype == np.float64 and values.isna().any():
+            present = values.dropna()
+            if len(present) and (present == present.round()).all() and present.abs().max() < 2**53:
+                frame[column] = values.astype("Int64")
+    return frame
 
 
 def _iter_parquet(path: Any, chunksize: int) -> Iterator[pd.DataFrame]:
@@ -224,12 +360,16 @@ def _iter_parquet(path: Any, chunksize: int) -> Iterator[pd.DataFrame]:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(sys.stdin.buffer.read() if str(path) == "-" else path)
+        parquet = pq.ParquetFile(pa.BufferReader(sys.stdin.buffer.read()) if str(path) == "-" else path)
     except (pa.ArrowInvalid, OSError) as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({exc}); check the file") from exc
+        raise DataError(f"{_name(path)}: not a readable Parquet file ({exc}); check the file") from exc
+    start = 0
     for batch in parquet.iter_batches(batch_size=chunksize):
         if batch.num_rows:
-            yield batch.to_pandas()
+            frame = batch.to_pandas()
+            frame.index = pd.RangeIndex(start, start + len(frame))
+            start += len(frame)
+            yield frame
 
 
 def read_table(path: str | Path, *, fmt: str | None = None, encoding: str = "utf-8") -> pd.DataFrame:
@@ -239,26 +379,36 @@ def read_table(path: str | Path, *, fmt: str | None = None, encoding: str = "utf
 
 def check_text_column(frame: pd.DataFrame, text_col: str, path: str | Path) -> None:
     """Raise a :class:`DataError` naming close matches when ``text_col`` is missing or not text."""
+    name = _name(path)
     if text_col not in frame.columns:
         columns = [str(c) for c in frame.columns]
-        close = difflib.get_close_matches(text_col, columns, n=3, cutoff=0.4)
-        lowered = {c.lower(): c for c in columns}
+        names = [c for c in columns if len(c) <= _MAX_QUOTED]
+        close = difflib.get_close_matches(text_col, names, n=3, cutoff=0.4)
+        lowered = {c.lower(): c for c in names}
         for guess in ("text", "transcript", "message", "content", "utterance", "sms"):
             if guess in lowered and lowered[guess] not in close:
                 close.append(lowered[guess])
-        hint = f"; did you mean --text-col {close[0]}?" if close else ""
-        raise DataError(f"{path}: no column {text_col!r} (columns: {', '.join(columns[:12])}){hint}")
+        shown = ", ".join(c if len(c) <= _MAX_QUOTED else _quoted(c) for c in columns[:12])
+        if close:
+            hint = f"; did you mean --text-col {close[0]}?"
+        elif len(names) < len(columns):
+            hint = "; the first line looks like data, not a header: add a header row naming the columns"
+        else:
+            hint = "; pass --text-col with the transcript column"
+        raise DataError(f"{name}: no column {text_col!r} (columns: {shown}){hint}")
     column = frame[text_col]
     if column.dtype != object and not pd.api.types.is_string_dtype(column):
         raise DataError(
-            f"{path}: column {text_col!r} holds {column.dtype} values, not text; "
+            f"{name}: column {text_col!r} holds {column.dtype} values, not text; "
             "pass --text-col with the transcript column"
         )
     bad = column.map(lambda v: v is not None and not isinstance(v, str) and v == v)
     if bad.any():
-        row = int(bad.to_numpy().argmax())
+        position = int(bad.to_numpy().argmax())
+        label = frame.index[position]
+        row = int(label) + 1 if isinstance(label, (int, np.integer)) else position + 1
         raise DataError(
-            f"{path}: column {text_col!r} row {row + 1} holds a {type(column.iloc[row]).__name__}, "
+            f"{name}: column {text_col!r} row {row} holds a {type(column.iloc[position]).__name__}, "
             "not text; transcripts must be strings"
         )
 
@@ -310,7 +460,8 @@ def read_training_data(
         frame = read_table(path, encoding=encoding)
         check_text_column(frame, text_col, path)
         if label_col not in frame.columns:
-            close = difflib.get_close_matches(label_col, [str(c) for c in frame.columns], n=1)
+            names = [str(c) for c in frame.columns if len(str(c)) <= _MAX_QUOTED]
+            close = difflib.get_close_matches(label_col, names, n=1)
             hint = f"; did you mean --label-col {close[0]}?" if close else ""
             raise DataError(f"{path}: no label column {label_col!r}{hint}")
         labels = normalise_labels(frame[label_col], where=str(path), label_col=label_col)
@@ -333,14 +484,21 @@ def read_training_data(
 def normalise_labels(values: pd.Series, *, where: str, label_col: str = "label") -> pd.Series:
     """Map raw labels to scam/legit, or raise a :class:`DataError` listing the unknown values."""
     labels = values.map(normalise_label)
-    unknown = sorted({str(v) for v, n in zip(values, labels, strict=True) if not isinstance(n, str)})
+    unknown = sorted({_label_text(v) for v, n in zip(values, labels, strict=True) if not isinstance(n, str)})
     if unknown:
-        shown = ", ".join(repr(v) for v in unknown[:8])
+        more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+        shown = ", ".join(_quoted(v) for v in unknown[:8]) + more
+        rows = int(labels.map(lambda n: not isinstance(n, str)).sum())
         raise DataError(
-            f"{where}: column {label_col!r} has unknown label values {shown}; "
+            f"{where}: column {label_col!r} has unknown label values {shown} ({rows} rows); "
             "use scam/legit (or 1/0, true/false, fraud/normal, spam/ham)"
         )
     return labels
+
+
+def _label_text(value: object) -> str:
+    missing = value is None or value is pd.NA or (isinstance(value, float) and value != value)
+    return "" if missing else str(value)
 
 
 def validate_training_frame(data: pd.DataFrame, *, where: str = "training data") -> None:
@@ -433,6 +591,17 @@ def _commit(tmp: Path, path: Path, force: bool, what: str) -> None:
     os.unlink(tmp)
 
 
+_PARQUET_TYPES_HINT = "Parquet needs one type per column: write .csv or .jsonl output instead"
+
+
+def _arrow_column(exc: Exception) -> str:
+    """Arrow's conversion message names the column after 'column'; keep only that part."""
+    found = re.search(r"[Cc]onversion failed for column (.+?) with type (\w+)", str(exc))
+    if found:
+        return f"column {found.group(1)!r} mixes types (seen as {found.group(2)})"
+    return "a column mixes types"
+
+
 class TableWriter:
     """Write a table in chunks to a file (atomically, on :meth:`commit`) or to standard output.
 
@@ -449,6 +618,7 @@ class TableWriter:
         self._handle: Any = None
         self._parquet: Any = None
         self._wrote_header = False
+        self._rows = 0
         if self.path is not None:
             _refuse_existing(self.path, force)
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -490,10 +660,31 @@ class TableWriter:
 
         if self.to_stdout:
             raise DataError("Parquet cannot be written to standard output; give --output-path")
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise DataError(f"cannot write Parquet: {_arrow_column(exc)}; {_PARQUET_TYPES_HINT}") from exc
         if self._parquet is None:
-            self._parquet = pq.ParquetWriter(self._tmp, table.schema)
-        self._parquet.write_table(table.cast(self._parquet.schema))
+            # A column that is all null in the first chunk has no type yet; text is the likeliest.
+            schema = pa.schema(
+                [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema],
+                metadata=table.schema.metadata,
+            )
+            self._parquet = pq.ParquetWriter(self._tmp, schema)
+        try:
+            table = table.cast(self._parquet.schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, ValueError) as exc:
+            changed = [
+                f"{f.name!r} ({f.type} then {table.schema.field(f.name).type})"
+                for f in self._parquet.schema
+                if f.name in table.schema.names and table.schema.field(f.name).type != f.type
+            ]
+            detail = "column " + ", ".join(changed[:3]) if changed else "the columns changed"
+            raise DataError(
+                f"cannot write Parquet: {detail} changes type after row {self._rows}; {_PARQUET_TYPES_HINT}"
+            ) from exc
+        self._parquet.write_table(table)
+        self._rows += len(frame)
 
     def commit(self) -> None:
         """Finish the file and rename it into place."""
