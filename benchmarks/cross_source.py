@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from build_corpus import SMS_SCAM_RULE  # noqa: E402
 
+from scamclf.api import IN_DOMAIN_SOURCE_PREFIX, IN_DOMAIN_WEIGHT  # noqa: E402
 from scamclf.dataset import mask_label_leaks  # noqa: E402
 from scamclf.evaluate import binary_metrics, format_table, macro_average  # noqa: E402
 from scamclf.features import ScamFeatures  # noqa: E402
@@ -104,7 +105,11 @@ def baseline_proba(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
 def scamclf_proba(train: pd.DataFrame, test: pd.DataFrame, jobs: int) -> tuple[np.ndarray, float]:
     clf = ScamClassifier(features=ScamFeatures(), max_group_folds=6, random_split_eval=False, n_jobs=jobs)
     clf.fit(
-        train["text"].tolist(), train["label"].tolist(), groups=train["source"].tolist(), lang=train["lang"].tolist()
+        train["text"].tolist(),
+        train["label"].tolist(),
+        groups=train["source"].tolist(),
+        lang=train["lang"].tolist(),
+        sample_weight=np.where(train["source"].str.startswith(IN_DOMAIN_SOURCE_PREFIX), IN_DOMAIN_WEIGHT, 1.0),
     )
     return clf.predict_proba(test["text"].tolist())[:, 1], float(clf.threshold_)
 

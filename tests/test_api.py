@@ -117,3 +117,15 @@ def test_any_text_scores_to_a_probability_one_row_each(fitted, texts):
     scored = out["scam_probability"].dropna()
     assert ((scored >= 0) & (scored <= 1)).all()
     assert (out["note"] == "empty").sum() == sum(1 for t in texts if not t.strip())
+
+
+def test_load_refuses_a_model_that_breaks_on_use(model_copy, monkeypatch):
+    from scamclf.errors import ModelError
+    from scamclf.model import ScamClassifier
+
+    def broken(self, X):
+        raise AttributeError("'Lexicon' object has no attribute '_latin'")
+
+    monkeypatch.setattr(ScamClassifier, "predict_proba", broken)
+    with pytest.raises(ModelError, match="retrain it"):
+        scamclf.load(model_copy)

@@ -72,7 +72,7 @@ def choose_thresholds(
     proba: np.ndarray,
     *,
     sample_weight: np.ndarray | None = None,
-    miss_cost: float = 3.0,
+    miss_cost: float = 1.0,
     suspicious_recall: float = 0.95,
 ) -> tuple[float, float]:
     """Choose the scam threshold by cost and the suspicious threshold by a recall target.
@@ -150,6 +150,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         source is held out in turn, so thresholds reflect unseen sources.
     max_group_folds : int
         At most this many held-out folds over ``groups`` (sources share folds beyond it).
+    min_sources : int
+        With ``groups``, keep only n-grams that occur in at least this many sources: feature
+        selection against source-identifying vocabulary (lexicon cues are always kept).
     balance_sources : bool
         Weight rows so that no single source, language or class dominates (see
         :func:`source_weights`); when False, only the two classes are balanced.
@@ -184,10 +187,11 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         *,
         features: ScamFeatures | None = None,
         C: float = 2.0,
-        miss_cost: float = 3.0,
+        miss_cost: float = 1.0,
         suspicious_recall: float = 0.95,
         cv: int = 5,
         max_group_folds: int = 16,
+        min_sources: int = 2,
         balance_sources: bool = True,
         random_split_eval: bool = True,
         n_jobs: int | None = None,
@@ -199,6 +203,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         self.suspicious_recall = suspicious_recall
         self.cv = cv
         self.max_group_folds = max_group_folds
+        self.min_sources = min_sources
         self.balance_sources = balance_sources
         self.random_split_eval = random_split_eval
         self.n_jobs = n_jobs
@@ -248,6 +253,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         self.features_ = clone(self.features) if self.features is not None else ScamFeatures()
         Xf = self.features_.fit_transform(texts)
         self.n_features_in_ = 1
+        self.feature_mask_ = self._source_shared_columns(Xf, groups_arr)
+        if self.feature_mask_ is not None:
+            Xf = Xf[:, self.feature_mask_]
 
         decision = self._held_out_decision(Xf, y_int, weights, groups_arr)
         self.calibrator_ = LogisticRegression(C=1e4, solver="lbfgs").fit(
@@ -330,10 +338,27 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
 
     # --- prediction ------------------------------------------------------------------------------
 
+    def _source_shared_columns(self, Xf: sp.csr_matrix, groups: np.ndarray | None) -> np.ndarray | None:
+        """Indices of the n-gram columns seen in at least ``min_sources`` sources (cues always kept).
+
+        An n-gram that only one corpus uses can teach nothing but that corpus's identity.
+        """
+        if groups is None or self.min_sources <= 1 or len(np.unique(groups)) < self.min_sources:
+            return None
+        seen = np.zeros(Xf.shape[1], dtype=np.int64)
+        for g in np.unique(groups):
+            seen += np.asarray((Xf[groups == g] != 0).sum(axis=0)).ravel() > 0
+        keep = seen >= self.min_sources
+        lexicon = self.features_.lexicon_
+        if lexicon is not None:
+            keep[-len(lexicon.feature_names) :] = True
+        return np.flatnonzero(keep)
+
     def transform_features(self, X: Any) -> sp.csr_matrix:
-        """Return the feature matrix of raw transcripts ``X``."""
+        """Return the feature matrix of raw transcripts ``X`` (only the columns the model uses)."""
         check_is_fitted(self, "linear_")
-        return self.features_.transform(X)
+        Xf = self.features_.transform(X)
+        return Xf if self.feature_mask_ is None else Xf[:, self.feature_mask_]
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Return the uncalibrated linear score of each transcript."""
@@ -399,7 +424,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
 
     def _feature_names(self) -> np.ndarray:
         if getattr(self, "_names_cache", None) is None:
-            self._names_cache = self.features_.get_feature_names_out()
+            names = self.features_.get_feature_names_out()
+            self._names_cache = names if self.feature_mask_ is None else names[self.feature_mask_]
         return self._names_cache
 
     def _phrase_for(self, name: str, normalised: str) -> str | None:
