@@ -97,3 +97,17 @@ def test_choose_thresholds_prefers_recall_when_misses_cost_more():
     assert costly <= 0.5 < cheap
     scam_t, suspicious_t = choose_thresholds(y, p, suspicious_recall=1.0)
     assert suspicious_t <= 0.5 and suspicious_t <= scam_t
+
+
+def test_refit_explains_with_the_new_vocabulary(corpus):
+    clf = _fit(corpus)
+    clf.explain_features(["safe account"], clf.transform_features(["safe account"]))
+    texts = ["zebra quokka pay ringgit now"] * 6 + ["hello dinner tonight friend"] * 6
+    clf.fit(texts, ["scam"] * 6 + ["legit"] * 6)
+    evidence = clf.explain_features(["zebra quokka pay"], clf.transform_features(["zebra quokka pay"]))[0]
+    assert evidence and all(word in "zebra quokka pay" for phrase, _ in evidence for word in phrase.split())
+
+
+def test_threshold_is_never_between_two_cheaper_runs():
+    scam_t, _ = choose_thresholds(np.array([1, 0, 1, 0]), np.array([0.2, 0.4, 0.6, 0.8]))
+    assert scam_t != 0.4

@@ -113,3 +113,58 @@ def test_other_sklearn_version_loads_with_warning(model_copy):
         warnings.simplefilter("always")
         load_model(model_copy)
     assert any(issubclass(w.category, VersionMismatchWarning) for w in caught)
+
+
+def _stack_global_payload(module, name):
+    """A protocol-4 pickle that only imports ``module.name`` (then stops)."""
+    import struct
+
+    def unicode(text):
+        data = text.encode()
+        return b"\x8c" + struct.pack("<B", len(data)) + data
+
+    return b"\x80\x04" + unicode(module) + unicode(name) + b"\x93" + b"."
+
+
+def test_unlisted_module_is_never_imported(model_copy):
+    import sys
+
+    module = "sklearn.utils._show_versions"
+    sys.modules.pop(module, None)
+    _rewrite(model_copy, payload=_stack_global_payload(module, "Anything"))
+    with pytest.raises(ModelIntegrityError):
+        load_model(model_copy)
+    assert module not in sys.modules
+
+
+def test_build_on_a_class_is_refused(model_copy):
+    import io
+
+    from scamclf.features import Lexicon
+    from scamclf.persistence import _RestrictedUnpickler
+
+    # Lexicon; state (None, {"features": None}); BUILD: would setattr on the class itself.
+    payload = b"\x80\x02cscamclf.features\nLexicon\nN}X\x08\x00\x00\x00featuresNs\x86b."
+    with pytest.raises(ModelIntegrityError, match="modify a class"):
+        _RestrictedUnpickler(io.BytesIO(payload)).load()
+    assert callable(Lexicon.features)
+
+
+def test_a_loaded_model_saves_again_and_verifies(model_path, tmp_path):
+    import scamclf
+
+    model = scamclf.load(model_path)
+    target = model.save(tmp_path / "again.joblib")
+    assert verify_model(target)["payload_bytes"] == target.stat().st_size - target.read_bytes().index(b"\n", 8) - 1
+    scamclf.load(target)
+
+
+def test_vectoriser_reading_files_is_refused(model_path, tmp_path):
+    import scamclf
+    from scamclf.persistence import save_model
+
+    model = scamclf.load(model_path)
+    model.estimator.features_.vectorisers_[0][1].input = "filename"
+    target = save_model(model.estimator, tmp_path / "evil.joblib")
+    with pytest.raises(ModelIntegrityError, match="reads its input"):
+        scamclf.load(target)

@@ -30,7 +30,7 @@ from .dataset import (
     read_training_data,
     validate_training_frame,
 )
-from .errors import DataError, ModelError
+from .errors import DataError, ModelError, ModelIntegrityError
 from .evaluate import binary_metrics, evaluation_report, macro_average, metrics_by_group
 from .model import ScamClassifier
 from .persistence import load_model, save_model
@@ -94,8 +94,8 @@ def training_frame(
                 {
                     "text": data[text_col].fillna("").astype(str),
                     "label": labels,
-                    "source": data["source"].astype(str) if "source" in data else "user",
-                    "lang": data["lang"].astype(str) if "lang" in data else "",
+                    "source": data["source"].fillna("").astype(str) if "source" in data else "user",
+                    "lang": data["lang"].fillna("").astype(str) if "lang" in data else "",
                     "scam_type": data["scam_type"].fillna("").astype(str) if "scam_type" in data else "",
                 }
             )
@@ -399,6 +399,7 @@ def load(
     estimator, header = load_model(model_path)
     if not isinstance(estimator, ScamClassifier):
         raise ModelError(f"{model_path}: holds a {type(estimator).__name__}, not a scamclf model")
+    _check_structure(estimator, model_path)
     try:
         # A model pickled by an incompatible scamclf build unpickles fine and breaks on first use:
         # find out now, with a message that says what to do.
@@ -410,6 +411,35 @@ def load(
             f"({type(exc).__name__}); retrain it with `scamclf train --force`"
         ) from exc
     return ScamModel(estimator, header, model_path)
+
+
+def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
+    """Refuse allow-listed parts put together in a way scamclf never builds.
+
+    The unpickler admits only scamclf's own types, but their settings come from the file: a
+    vectoriser told to read each transcript as a *file name* would open files while scoring.
+    """
+    from .features import _identity, load_lexicon, tokenize
+
+    features = getattr(estimator, "features_", None)
+    vectorisers = getattr(features, "vectorisers_", None)
+    problems = []
+    if not isinstance(vectorisers, list) or not vectorisers:
+        problems.append("no vectorisers")
+    else:
+        for _, vec in vectorisers:
+            if getattr(vec, "input", None) != "content" or getattr(vec, "preprocessor", None) is not _identity:
+                problems.append("a vectoriser reads its input in a way scamclf never does")
+            if getattr(vec, "analyzer", None) not in ("word", "char_wb") or getattr(vec, "tokenizer", None) not in (
+                None,
+                tokenize,
+            ):
+                problems.append("a vectoriser uses an analyzer scamclf never uses")
+    lexicon = getattr(features, "lexicon_", None)
+    if lexicon is not None and getattr(lexicon, "feature_names", None) != load_lexicon().feature_names:
+        problems.append("its cue lexicon differs from the one this scamclf ships")
+    if problems:
+        raise ModelIntegrityError(f"{model_path}: refusing this model: {problems[0]}; retrain it")
 
 
 # --- files ---------------------------------------------------------------------------------------

@@ -469,8 +469,8 @@ def read_training_data(
             {
                 "text": frame[text_col].fillna("").astype(str),
                 "label": labels,
-                "source": frame["source"].astype(str) if "source" in frame else Path(str(path)).stem,
-                "lang": frame["lang"].astype(str) if "lang" in frame else "",
+                "source": frame["source"].fillna("").astype(str) if "source" in frame else Path(str(path)).stem,
+                "lang": frame["lang"].fillna("").astype(str) if "lang" in frame else "",
                 "scam_type": frame["scam_type"].fillna("").astype(str) if "scam_type" in frame else "",
             }
         )

@@ -102,8 +102,11 @@ def choose_thresholds(
     true_negatives = np.where(below > 0, legit_w[below - 1], 0.0)
     false_alarms = total_legit - true_negatives
     cost = miss_cost * missed + false_alarms
-    # Among equal costs prefer the midpoint between neighbouring scores (stable, less overfit).
-    best = candidates[np.flatnonzero(cost == cost.min())]
+    # Among equal lowest costs take the middle of the longest contiguous run of them: stable,
+    # less overfit, and never a point between two runs whose own cost is higher.
+    at_min = np.flatnonzero(cost == cost.min())
+    runs = np.split(at_min, np.flatnonzero(np.diff(at_min) != 1) + 1)
+    best = candidates[max(runs, key=len)]
     scam_threshold = float(np.round((best.min() + best.max()) / 2, 4))
     recall = 1.0 - missed / max(total_scam, 1e-12)
     ok = (recall >= suspicious_recall) & (candidates <= scam_threshold)
@@ -250,6 +253,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         if sample_weight is not None:
             weights = weights * np.asarray(sample_weight, dtype=np.float64)
 
+        self._names_cache = None
         self.features_ = clone(self.features) if self.features is not None else ScamFeatures()
         Xf = self.features_.fit_transform(texts)
         self.n_features_in_ = 1
@@ -435,7 +439,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
                 return _expand_digits(value, normalised)
             return _join_tokens(value)
         if kind == "c":
-            return _word_around(value.strip(), normalised)
+            return _word_around(value, normalised)
         if kind == "lex":
             lexicon = self.features_.lexicon_
             cue = value.split("&")[0]
@@ -496,9 +500,16 @@ def _expand_digits(ngram: str, normalised: str) -> str:
 
 def _word_around(fragment: str, normalised: str) -> str | None:
     """Return the word (or short CJK stretch) of ``normalised`` that contains ``fragment``."""
-    if not fragment:
+    core = fragment.strip()
+    if not core:
         return None
-    pattern = re.escape(fragment).replace("0", r"\d+")
+    # char_wb n-grams keep the word-boundary space: " ac" starts a word, so it must not be
+    # credited to "place".
+    pattern = re.escape(core).replace("0", r"\d+")
+    if fragment.startswith(" "):
+        pattern = r"(?<!\S)" + pattern
+    if fragment.endswith(" "):
+        pattern += r"(?!\S)"
     match = re.search(pattern, normalised)
     if match is None:
         return None

@@ -24,7 +24,7 @@ import sys
 import warnings
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ._version import __version__
 from .dataset import atomic_write_bytes
@@ -43,11 +43,18 @@ MAGIC = b"SCAMCLF\n"
 FORMAT_VERSION = 1
 _MAX_HEADER = 1 << 20
 
-# Modules whose *classes* may be rebuilt: estimators and the numeric containers they hold.
-_CLASS_MODULE_PREFIXES = ("sklearn.", "scamclf.")
-# Exact globals a model needs beyond estimator classes (found by auditing saved models).
+# Exactly the globals a scamclf model contains (found by auditing saved models), checked before
+# anything is imported: a prefix rule ("any sklearn class") would import arbitrary modules, and
+# some run code at import time.
 _ALLOWED_GLOBALS = frozenset(
     {
+        ("scamclf.model", "ScamClassifier"),
+        ("scamclf.features", "ScamFeatures"),
+        ("sklearn.feature_extraction.text", "TfidfVectorizer"),
+        ("sklearn.feature_extraction.text", "TfidfTransformer"),
+        ("sklearn.linear_model._logistic", "LogisticRegression"),
+        ("sklearn.multiclass", "OneVsRestClassifier"),
+        ("sklearn.preprocessing._label", "LabelBinarizer"),
         ("builtins", "slice"),
         ("builtins", "set"),
         ("builtins", "frozenset"),
@@ -92,8 +99,6 @@ _ALLOWED_GLOBALS = frozenset(
         ("re", "_compile"),
     }
 )
-# Even inside allowed packages, never rebuild these (they touch files, processes or code).
-_DENIED_NAMES = frozenset({"eval", "exec", "system", "Popen", "load", "loads", "open", "__import__"})
 
 
 class VersionMismatchWarning(UserWarning):
@@ -101,29 +106,29 @@ class VersionMismatchWarning(UserWarning):
 
 
 def _is_allowed(module: str, name: str) -> bool:
-    if name in _DENIED_NAMES or (name.startswith("__") and (module, name) not in _ALLOWED_GLOBALS):
-        return False
-    if (module, name) in _ALLOWED_GLOBALS:
-        return True
-    return module.startswith(_CLASS_MODULE_PREFIXES) and name[:1].isupper()
+    return (module, name) in _ALLOWED_GLOBALS
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """An unpickler that builds only allow-listed globals, and only estimator *classes*."""
+class _RestrictedUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
+    """Builds only allow-listed globals, and never sets attributes on a class.
+
+    The pure-Python unpickler is used so that BUILD can be checked: BUILD on a bare class
+    would ``setattr`` on the class itself and change it for the whole process.
+    """
+
+    dispatch: ClassVar[dict[int, Any]] = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
 
     def find_class(self, module: str, name: str) -> Any:
         if not _is_allowed(module, name):
             raise ModelIntegrityError(f"refused to load {module}.{name}: not a type a scamclf model contains")
-        obj = super().find_class(module, name)
-        if (module, name) not in _ALLOWED_GLOBALS and not _is_estimator_class(obj):
-            raise ModelIntegrityError(f"refused to load {module}.{name}: only estimator classes may be rebuilt")
-        return obj
+        return super().find_class(module, name)
 
+    def _load_build_checked(self) -> None:
+        if isinstance(self.stack[-2], type):
+            raise ModelIntegrityError("refused to load: the model tries to modify a class")
+        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
 
-def _is_estimator_class(obj: Any) -> bool:
-    from sklearn.base import BaseEstimator
-
-    return isinstance(obj, type) and issubclass(obj, BaseEstimator)
+    dispatch[pickle.BUILD[0]] = _load_build_checked
 
 
 def audit_pickle(payload: bytes) -> list[str]:
@@ -203,13 +208,15 @@ def save_model(model: Any, path: str | Path, *, metadata: dict[str, Any] | None 
     if disallowed:  # a bug in scamclf, not user error: keep the allow-list in step
         raise ModelError(f"model holds types outside the load allow-list: {', '.join(sorted(set(disallowed)))}")
     header = {
+        # Metadata first: a loaded model's header carries the old file's hash and versions,
+        # which must not survive into the new file.
+        **(metadata or {}),
         "format": "scamclf-model",
         "format_version": FORMAT_VERSION,
         "versions": _versions(),
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "payload_sha256": hashlib.sha256(payload).hexdigest(),
         "payload_bytes": len(payload),
-        **(metadata or {}),
     }
     header_line = json.dumps(header, ensure_ascii=False, sort_keys=True, default=_json_default).encode("utf-8")
     if b"\n" in header_line or len(header_line) > _MAX_HEADER:
@@ -264,7 +271,15 @@ def verify_model(path: str | Path) -> dict[str, Any]:
     ModelError, ModelIntegrityError
         With a one-line reason.
     """
-    path = Path(path)
+    return _verified(Path(path))[0]
+
+
+def _verified(path: Path, *, audit: bool = True) -> tuple[dict[str, Any], bytes]:
+    """Read the file once and verify those bytes; return the header and the verified payload.
+
+    ``audit=False`` skips the static opcode scan: loading enforces the same allow-list in the
+    unpickler itself, before any disallowed object can be built, at half the cost.
+    """
     header, payload = _split(path)
     version = header.get("format_version")
     if version != FORMAT_VERSION:
@@ -280,12 +295,12 @@ def verify_model(path: str | Path) -> dict[str, Any]:
         raise ModelIntegrityError(
             f"{path}: model file was modified (SHA-256 does not match its header); refusing to load it"
         )
-    disallowed = audit_pickle(payload)
+    disallowed = audit_pickle(payload) if audit else []
     if disallowed:
         raise ModelIntegrityError(
             f"{path}: model file holds disallowed objects ({', '.join(sorted(set(disallowed))[:3])}); refusing to load it"
         )
-    return header
+    return header, payload
 
 
 def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
@@ -295,8 +310,8 @@ def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
     :class:`VersionMismatchWarning`.
     """
     path = Path(path)
-    header = verify_model(path)
-    _, payload = _split(path)
+    # The bytes unpickled are the bytes verified: the file is read once.
+    header, payload = _verified(path, audit=False)
     try:
         model = _RestrictedUnpickler(io.BytesIO(payload)).load()
     except ModelIntegrityError as exc:
