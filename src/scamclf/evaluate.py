@@ -187,10 +187,6 @@ def _markdown(report: dict[str, Any]) -> str:
             f"Macro F1 (groups with both classes): {block['macro_f1']}",
             "",
         ]
-    if "by_turn" in report:
-        lines += ["## Early detection", "", "| turns | recall | FPR |", "| --- | --- | --- |"]
-        lines += [f"| {r['turns']} | {r['recall']} | {r['false_positive_rate']} |" for r in report["by_turn"]["curve"]]
-        lines += ["", f"Median turns to alarm (scam calls): {report['by_turn']['median_turns_to_alarm']}", ""]
     lines += ["Plots: `pr_curve.png`, `roc_curve.png`, `reliability.png`, `score_histogram.png`.", ""]
     return "\n".join(lines)
 
@@ -245,12 +241,4 @@ def _plots(report_dir: Path, y: np.ndarray, proba: np.ndarray, report: dict[str,
     ax.legend()
     save(fig, "score_histogram.png")
 
-    if "by_turn" in report:
-        curve = report["by_turn"]["curve"]
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        ax.plot([c["turns"] for c in curve], [c["recall"] for c in curve], label="scam recall")
-        ax.plot([c["turns"] for c in curve], [c["false_positive_rate"] for c in curve], label="false-positive rate")
-        ax.set(xlabel="turns heard", ylabel="rate", title="Early detection")
-        ax.legend()
-        save(fig, "early_detection.png")
     return out
