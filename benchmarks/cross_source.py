@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from build_corpus import SMS_SCAM_RULE  # noqa: E402
 
-from scamclf.api import IN_DOMAIN_SOURCE_PREFIX, IN_DOMAIN_WEIGHT  # noqa: E402
+from scamclf.api import in_domain_weights  # noqa: E402
 from scamclf.dataset import mask_label_leaks  # noqa: E402
 from scamclf.evaluate import binary_metrics, format_table, macro_average  # noqa: E402
 from scamclf.features import ScamFeatures  # noqa: E402
@@ -109,7 +109,7 @@ def scamclf_proba(train: pd.DataFrame, test: pd.DataFrame, jobs: int) -> tuple[n
         train["label"].tolist(),
         groups=train["source"].tolist(),
         lang=train["lang"].tolist(),
-        sample_weight=np.where(train["source"].str.startswith(IN_DOMAIN_SOURCE_PREFIX), IN_DOMAIN_WEIGHT, 1.0),
+        sample_weight=in_domain_weights(train["source"]),
     )
     return clf.predict_proba(test["text"].tolist())[:, 1], float(clf.threshold_)
 

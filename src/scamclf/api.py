@@ -23,6 +23,7 @@ from .dataset import (
     TableWriter,
     check_text_column,
     iter_table_chunks,
+    labelled_frame,
     load_bundled_corpus,
     mask_label_leaks,
     normalise_labels,
@@ -58,6 +59,11 @@ IN_DOMAIN_SOURCE_PREFIX = "macau_"
 IN_DOMAIN_WEIGHT = 3.0
 
 
+def in_domain_weights(sources: Iterable[str]) -> np.ndarray:
+    """Return the training weight multiplier of each row's source (see ``IN_DOMAIN_WEIGHT``)."""
+    return np.array([IN_DOMAIN_WEIGHT if str(s).startswith(IN_DOMAIN_SOURCE_PREFIX) else 1.0 for s in sources])
+
+
 def _data_hash(frame: pd.DataFrame) -> str:
     digest = hashlib.sha256()
     for text, label in zip(frame["text"], frame["label"], strict=True):
@@ -82,33 +88,30 @@ def training_frame(
     ['legit', 'scam']
     """
     frames = []
+    where = "bundled corpus"
     if data is None or with_bundled:
         frames.append(load_bundled_corpus())
     if isinstance(data, pd.DataFrame):
         check_text_column(data, text_col, "data frame")
         if label_col not in data.columns:
             raise DataError(f"data frame: no label column {label_col!r}")
-        labels = normalise_labels(data[label_col], where="data frame", label_col=label_col)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "text": data[text_col].fillna("").astype(str),
-                    "label": labels,
-                    "source": data["source"].fillna("").astype(str) if "source" in data else "user",
-                    "lang": data["lang"].fillna("").astype(str) if "lang" in data else "",
-                    "scam_type": data["scam_type"].fillna("").astype(str) if "scam_type" in data else "",
-                }
-            )
-        )
+        frames.append(labelled_frame(data, text_col=text_col, label_col=label_col, where="data frame", source="user"))
+        where = "data frame"
     elif data is not None:
         paths = list(data)
         if paths:
-            frames.append(read_training_data(paths, text_col=text_col, label_col=label_col, encoding=encoding))
+            # Validated below, together: a one-class file is fine when the bundled corpus joins it.
+            frames.append(
+                read_training_data(paths, text_col=text_col, label_col=label_col, encoding=encoding, validate=False)
+            )
+            where = ", ".join(str(p) for p in paths)
         elif not with_bundled:
             frames.append(load_bundled_corpus())
     frame = pd.concat(frames, ignore_index=True)
     frame = frame[frame["text"].str.strip() != ""].reset_index(drop=True)
-    validate_training_frame(frame)
+    if with_bundled and where != "bundled corpus":
+        where += " with the bundled corpus"
+    validate_training_frame(frame, where=where)
     return mask_label_leaks(frame)
 
 
@@ -212,12 +215,14 @@ class ScamModel:
         evidence: bool = True,
         overwrite_columns: bool = False,
         redact: bool = False,
+        source: str | Path = "input",
     ) -> pd.DataFrame:
         """Return ``frame`` with the score columns appended (input columns kept, in order).
 
         With ``redact``, personal data is masked in every text column and in the evidence.
+        ``source`` names the input in error messages.
         """
-        check_text_column(frame, text_col, "input")
+        check_text_column(frame, text_col, source)
         clash = [c for c in OUTPUT_COLUMNS if c in frame.columns]
         if clash and not overwrite_columns:
             raise DataError(f"input already has column(s) {', '.join(clash)}; rename them or pass --overwrite-columns")
@@ -252,19 +257,22 @@ class ScamModel:
         label_col: str = "label",
         group_cols: Iterable[str] = (),
         threshold: float | None = None,
+        source: str | Path = "input",
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         """Evaluate on labelled rows; return ``(report, y, proba)`` (see :mod:`scamclf.evaluate`).
 
-        Rows with an empty transcript are left out; unknown label values are refused.
+        Rows with an empty transcript are left out; unknown label values are refused. ``source``
+        names the input in error messages.
         """
-        check_text_column(frame, text_col, "input")
+        check_text_column(frame, text_col, source)
         for column in [label_col, *group_cols]:
             if column not in frame.columns:
-                raise DataError(f"input: no column {column!r}; columns: {', '.join(map(str, frame.columns))}")
+                hint = "; pass --label-col" if column == label_col else ""
+                raise DataError(f"{source}: no column {column!r}; columns: {', '.join(map(str, frame.columns))}{hint}")
         kept = frame[frame[text_col].fillna("").astype(str).str.strip() != ""].reset_index(drop=True)
-        labels = normalise_labels(kept[label_col], where="input", label_col=label_col)
+        labels = normalise_labels(kept[label_col], where=str(source), label_col=label_col)
         if kept.empty:
-            raise DataError("input: no rows with a transcript to evaluate")
+            raise DataError(f"{source}: no rows with a transcript to evaluate")
         y = (labels == LABEL_SCAM).to_numpy().astype(int)
         proba = self.estimator.predict_proba(kept[text_col].astype(str).tolist())[:, 1]
         t = self.threshold if threshold is None else threshold
@@ -292,8 +300,11 @@ def train(
     random_state: int = 0,
     n_jobs: int | None = None,
     encoding: str = "utf-8",
+    notify: Callable[[str], None] | None = None,
 ) -> ScamModel:
     """Train a model on files or a frame (``data``), or on the bundled corpus when ``data`` is None.
+
+    ``notify`` receives one message once the data is read and checked, before the long fit.
 
     Thresholds are chosen on held-out sources; ``metadata["metrics"]`` holds leave-one-source-out
     metrics (every source held out in turn) and a random 80/20 split.
@@ -304,6 +315,8 @@ def train(
     >>> model.metadata["metrics"]["leave_one_source_out"]["macro_f1"]  # doctest: +SKIP
     """
     frame = training_frame(data, text_col=text_col, label_col=label_col, with_bundled=with_bundled, encoding=encoding)
+    if notify:
+        notify(f"{len(frame)} rows read and checked; fitting")
     estimator = ScamClassifier(
         miss_cost=miss_cost, suspicious_recall=suspicious_recall, random_state=random_state, n_jobs=n_jobs
     )
@@ -313,7 +326,7 @@ def train(
         groups=frame["source"].tolist(),
         lang=frame["lang"].tolist(),
         scam_type=frame["scam_type"].tolist(),
-        sample_weight=np.where(frame["source"].str.startswith(IN_DOMAIN_SOURCE_PREFIX), IN_DOMAIN_WEIGHT, 1.0),
+        sample_weight=in_domain_weights(frame["source"]),
     )
     y = (frame["label"] == LABEL_SCAM).to_numpy().astype(int)
     metrics = _training_metrics(estimator, y, frame)
@@ -470,7 +483,6 @@ def score_file(
     summary: dict[str, Any] = {"rows": 0, "scam": 0, "suspicious": 0, "legit": 0, "not_scored": 0}
     with TableWriter(output_path, fmt=output_format, force=force) as writer:
         for chunk in iter_table_chunks(input_path, fmt=input_format, chunksize=chunksize, encoding=encoding):
-            check_text_column(chunk, text_col, input_path)
             scored = model.score_frame(
                 chunk,
                 text_col=text_col,
@@ -478,6 +490,7 @@ def score_file(
                 evidence=evidence,
                 overwrite_columns=overwrite_columns,
                 redact=redact,
+                source=input_path,
             )
             writer.write(scored)
             summary["rows"] += len(scored)
@@ -503,7 +516,6 @@ def evaluate_file(
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Evaluate ``model`` on a labelled file; see :meth:`ScamModel.evaluate`."""
     frame = read_table(data_path, encoding=encoding)
-    check_text_column(frame, text_col, data_path)
-    if label_col not in frame.columns:
-        raise DataError(f"{data_path}: no label column {label_col!r}; pass --label-col")
-    return model.evaluate(frame, text_col=text_col, label_col=label_col, group_cols=group_cols, threshold=threshold)
+    return model.evaluate(
+        frame, text_col=text_col, label_col=label_col, group_cols=group_cols, threshold=threshold, source=data_path
+    )

@@ -195,7 +195,6 @@ def train(
     """Train a model and save it with its metrics (MODEL.metrics.json beside it)."""
     with _errors():
         from .api import train as train_model
-        from .api import training_frame
         from .config import DEFAULT_PROJECT_MODEL_PATH, MODEL_ENV_VAR
         from .dataset import atomic_write_bytes
         from .errors import OutputExistsError
@@ -209,16 +208,17 @@ def train(
             if not data_paths
             else ", ".join(data_paths) + (" + bundled corpus" if with_bundled else "")
         )
-        # Read and check the data first, so that bad data is one error line and nothing else.
-        frame = training_frame(
-            data_paths or None, text_col=text_col, label_col=label_col, with_bundled=with_bundled, encoding=encoding
-        )
-        _err(f"Training on {source} ({len(frame)} rows) ...")
+        # Bad data is one error line and nothing else: the message comes once the data is checked.
         model = train_model(
-            frame,
+            data_paths or None,
+            text_col=text_col,
+            label_col=label_col,
+            with_bundled=with_bundled,
             miss_cost=miss_cost,
             suspicious_recall=suspicious_recall,
             n_jobs=jobs or -1,
+            encoding=encoding,
+            notify=lambda message: _err(f"Training on {source}: {message} ..."),
         )
         model.save(target, force=force)
         metrics = {
@@ -350,11 +350,11 @@ def info(model_path: ModelPath = None) -> None:
         from .persistence import read_header, verify_model
 
         path, origin = resolve_model_path(model_path)
-        header = read_header(path)
         try:
-            verify_model(path)
+            header = verify_model(path)
             status = "verified"
         except ScamclfError as exc:
+            header = read_header(path)
             status = f"NOT VERIFIED: {exc}"
         loso = header.get("metrics", {}).get("leave_one_source_out", {})
         lines = [

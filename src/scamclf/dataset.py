@@ -443,6 +443,7 @@ def read_training_data(
     text_col: str = "text",
     label_col: str = "label",
     encoding: str = "utf-8",
+    validate: bool = True,
 ) -> pd.DataFrame:
     """Read labelled transcripts from files into a frame with ``text``, ``label``, ``source``.
 
@@ -464,21 +465,35 @@ def read_training_data(
             close = difflib.get_close_matches(label_col, names, n=1)
             hint = f"; did you mean --label-col {close[0]}?" if close else ""
             raise DataError(f"{path}: no label column {label_col!r}{hint}")
-        labels = normalise_labels(frame[label_col], where=str(path), label_col=label_col)
-        out = pd.DataFrame(
-            {
-                "text": frame[text_col].fillna("").astype(str),
-                "label": labels,
-                "source": frame["source"].fillna("").astype(str) if "source" in frame else Path(str(path)).stem,
-                "lang": frame["lang"].fillna("").astype(str) if "lang" in frame else "",
-                "scam_type": frame["scam_type"].fillna("").astype(str) if "scam_type" in frame else "",
-            }
+        frames.append(
+            labelled_frame(frame, text_col=text_col, label_col=label_col, where=str(path), source=Path(str(path)).stem)
         )
-        frames.append(out)
     data = pd.concat(frames, ignore_index=True)
     data = data[data["text"].str.strip() != ""].reset_index(drop=True)
-    validate_training_frame(data, where=", ".join(str(p) for p in paths))
+    if validate:
+        validate_training_frame(data, where=", ".join(str(p) for p in paths))
     return data
+
+
+def labelled_frame(frame: pd.DataFrame, *, text_col: str, label_col: str, where: str, source: str) -> pd.DataFrame:
+    """Return ``frame`` as scamclf's training columns: text, label (normalised), source, lang, scam_type.
+
+    ``source`` fills the source of rows when the frame has no ``source`` column.
+    """
+    labels = normalise_labels(frame[label_col], where=where, label_col=label_col)
+
+    def optional(column: str, default: str) -> Any:
+        return frame[column].fillna("").astype(str) if column in frame else default
+
+    return pd.DataFrame(
+        {
+            "text": frame[text_col].fillna("").astype(str),
+            "label": labels,
+            "source": optional("source", source),
+            "lang": optional("lang", ""),
+            "scam_type": optional("scam_type", ""),
+        }
+    )
 
 
 def normalise_labels(values: pd.Series, *, where: str, label_col: str = "label") -> pd.Series:

@@ -259,9 +259,7 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X: Any, y: Any = None) -> sp.csr_matrix:
         """Fit on raw transcripts ``X`` and return their feature matrix."""
-        texts = _as_texts(X)
-        normalised = [normalise_text(t) for t in texts]
-        masked = [mask_digits(t) for t in normalised]
+        normalised, masked = _prepare(X)
         self.vectorisers_ = self._vectorisers()
         blocks = [vec.fit_transform(masked) for _, vec in self.vectorisers_]
         self.lexicon_ = load_lexicon() if self.lexicon_weight else None
@@ -272,8 +270,7 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> sp.csr_matrix:
         """Return the feature matrix of raw transcripts ``X``."""
         check_is_fitted(self, "vectorisers_")
-        normalised = [normalise_text(t) for t in _as_texts(X)]
-        masked = [mask_digits(t) for t in normalised]
+        normalised, masked = _prepare(X)
         blocks = [vec.transform(masked) for _, vec in self.vectorisers_]
         blocks.append(self._lexicon_block(normalised))
         return sp.hstack(blocks, format="csr", dtype=np.float32)
@@ -297,6 +294,12 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         if self.lexicon_ is not None:
             names.extend(f"lex:{n}" for n in self.lexicon_.feature_names)
         return np.asarray(names, dtype=object)
+
+
+def _prepare(X: Any) -> tuple[list[str], list[str]]:
+    """Normalised texts (for the lexicon) and their digit-masked form (for the n-grams)."""
+    normalised = [normalise_text(t) for t in _as_texts(X)]
+    return normalised, [mask_digits(t) for t in normalised]
 
 
 def _as_texts(X: Any) -> list[str]:
