@@ -134,7 +134,7 @@ def test_load_refuses_a_model_that_breaks_on_use(model_copy, monkeypatch):
 def test_one_class_file_trains_with_the_bundled_corpus(tmp_path, corpus):
     path = tmp_path / "scams.csv"
     pd.concat([corpus[corpus["label"] == "scam"]] * 2).to_csv(path, index=False)
-    with pytest.raises(DataError, match="scams.csv: no 'legit' rows"):
+    with pytest.raises(DataError, match=r"scams\.csv: no 'legit' rows"):
         scamclf.training_frame([path])
     frame = scamclf.training_frame([path], with_bundled=True)
     assert set(frame["label"]) == {"scam", "legit"}
