@@ -159,12 +159,38 @@ def test_a_loaded_model_saves_again_and_verifies(model_path, tmp_path):
     scamclf.load(target)
 
 
-def test_vectoriser_reading_files_is_refused(model_path, tmp_path):
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        # A token pattern from a file could backtrack for ever on a crafted transcript.
+        (lambda vec: setattr(vec, "token_pattern", r"(a+)+$"), "token pattern"),
+        (lambda vec: setattr(vec, "analyzer", "char"), "analyzer"),
+        (lambda vec: setattr(vec, "idf_", vec.idf_[:-1]), "vocabulary and weights"),
+    ],
+)
+def test_tampered_vectoriser_is_refused(model_path, tmp_path, change, message):
     import scamclf
     from scamclf.persistence import save_model
 
     model = scamclf.load(model_path)
-    model.estimator.features_.vectorisers_[0][1].input = "filename"
+    change(model.estimator.features_.vectorisers_[0][1])
     target = save_model(model.estimator, tmp_path / "evil.joblib")
-    with pytest.raises(ModelIntegrityError, match="reads its input"):
+    with pytest.raises(ModelIntegrityError, match=message):
+        scamclf.load(target)
+
+
+def test_model_with_another_lexicon_pattern_is_refused(model_path, tmp_path):
+    import copy
+
+    import scamclf
+    from scamclf.features import Lexicon
+    from scamclf.persistence import save_model
+
+    model = scamclf.load(model_path)
+    spec = copy.deepcopy(model.estimator.features_.lexicon_.spec)
+    first = next(iter(spec["cues"]))
+    spec["cues"][first]["en"] = [r"\b(a+)+$"]  # same cue names, a pattern that backtracks for ever
+    model.estimator.features_.lexicon_ = Lexicon(spec)
+    target = save_model(model.estimator, tmp_path / "evil.joblib")
+    with pytest.raises(ModelIntegrityError, match="lexicon differs"):
         scamclf.load(target)

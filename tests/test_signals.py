@@ -85,8 +85,8 @@ def test_signal_during_score_stops_promptly_and_leaves_nothing(scamclf_exe, mode
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_during_train_stops_promptly_and_leaves_nothing(scamclf_exe, corpus, tmp_path, signum):
-    # 4,000 rows: about 20 s of fitting, so the signal lands inside the solver's loops.
-    rows = pd.concat([corpus] * 170, ignore_index=True).head(4000)
+    # 40,000 rows: about 10 s of fitting, so the signal lands inside the solver's loops.
+    rows = pd.concat([corpus] * 1700, ignore_index=True).head(40_000)
     rows["text"] = rows["text"] + " case " + rows.index.astype(str)
     rows.to_csv(tmp_path / "train.csv", index=False)
     target = tmp_path / "model.joblib"

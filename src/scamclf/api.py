@@ -33,6 +33,7 @@ from .dataset import (
 )
 from .errors import DataError, ModelError, ModelIntegrityError
 from .evaluate import binary_metrics, evaluation_report, macro_average, metrics_by_group
+from .features import normalise_text
 from .model import ScamClassifier
 from .persistence import load_model, save_model
 from .redact import redact_evidence, redact_frame
@@ -175,7 +176,8 @@ class ScamModel:
         if scored:
             est = self.estimator
             t = self.threshold if threshold is None else float(threshold)
-            Xf = est.transform_features(clean)
+            normalised = [normalise_text(text) for text in clean]
+            Xf = est.transform_normalised(normalised)
             p = est._proba_from_features(Xf)
             idx = np.asarray(scored)
             proba[idx] = np.round(p, 6)
@@ -187,7 +189,9 @@ class ScamModel:
                 types = est.predict_type_from_features(Xf[np.flatnonzero(flagged)])
                 scam_type[idx[flagged]] = types
             if evidence:
-                for k, (row, ev) in enumerate(zip(idx, est.explain_features(clean, Xf, top_k=top_k), strict=True)):
+                for k, (row, ev) in enumerate(
+                    zip(idx, est.explain_features(clean, Xf, top_k=top_k, normalised=normalised), strict=True)
+                ):
                     if redact:
                         ev = list(zip(redact_evidence([p for p, _ in ev], clean[k]), [w for _, w in ev], strict=True))
                     evidence_lists[row] = ev
@@ -432,7 +436,8 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
     The unpickler admits only scamclf's own types, but their settings come from the file: a
     vectoriser told to read each transcript as a *file name* would open files while scoring.
     """
-    from .features import _identity, load_lexicon, tokenize
+    from .features import TOKEN_PATTERN, load_lexicon
+    from .ngrams import NgramTfidf
 
     features = getattr(estimator, "features_", None)
     vectorisers = getattr(features, "vectorisers_", None)
@@ -441,15 +446,20 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
         problems.append("no vectorisers")
     else:
         for _, vec in vectorisers:
-            if getattr(vec, "input", None) != "content" or getattr(vec, "preprocessor", None) is not _identity:
-                problems.append("a vectoriser reads its input in a way scamclf never does")
-            if getattr(vec, "analyzer", None) not in ("word", "char_wb") or getattr(vec, "tokenizer", None) not in (
-                None,
-                tokenize,
-            ):
+            if not isinstance(vec, NgramTfidf) or vec.analyzer not in ("word", "char_wb"):
                 problems.append("a vectoriser uses an analyzer scamclf never uses")
+            elif vec.analyzer == "word" and vec.token_pattern != TOKEN_PATTERN:
+                # A pattern from a file could be built to backtrack for ever on some transcript.
+                problems.append("a vectoriser uses a token pattern scamclf never uses")
+            elif not (
+                isinstance(getattr(vec, "terms_", None), str)
+                and isinstance(getattr(vec, "idf_", None), np.ndarray)
+                and len(vec.idf_) == vec.n_features_out_ == vec.terms_.count("\n") + 1
+            ):
+                problems.append("a vectoriser's vocabulary and weights do not match")
     lexicon = getattr(features, "lexicon_", None)
-    if lexicon is not None and getattr(lexicon, "feature_names", None) != load_lexicon().feature_names:
+    # The patterns are compared too: a pattern from a file could backtrack for ever.
+    if lexicon is not None and getattr(lexicon, "spec", None) != load_lexicon().spec:
         problems.append("its cue lexicon differs from the one this scamclf ships")
     if problems:
         raise ModelIntegrityError(f"{model_path}: refusing this model: {problems[0]}; retrain it")

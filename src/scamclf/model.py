@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, normalise_label
-from .features import ScamFeatures, normalise_text
+from .features import ScamFeatures, as_texts, normalise_text
 
 __all__ = ["ScamClassifier", "choose_thresholds", "script_of", "source_weights"]
 
@@ -360,8 +361,12 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
 
     def transform_features(self, X: Any) -> sp.csr_matrix:
         """Return the feature matrix of raw transcripts ``X`` (only the columns the model uses)."""
+        return self.transform_normalised([normalise_text(t) for t in as_texts(X)])
+
+    def transform_normalised(self, normalised: list[str]) -> sp.csr_matrix:
+        """As :meth:`transform_features`, for texts already passed through ``normalise_text``."""
         check_is_fitted(self, "linear_")
-        Xf = self.features_.transform(X)
+        Xf = self.features_.transform_normalised(normalised)
         return Xf if self.feature_mask_ is None else Xf[:, self.feature_mask_]
 
     def decision_function(self, X: Any) -> np.ndarray:
@@ -396,32 +401,43 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
 
     # --- explanations ----------------------------------------------------------------------------
 
-    def explain_features(self, texts: list[str], Xf: sp.csr_matrix, top_k: int = 5) -> list[list[tuple[str, float]]]:
+    def explain_features(
+        self, texts: list[str], Xf: sp.csr_matrix, top_k: int = 5, *, normalised: list[str] | None = None
+    ) -> list[list[tuple[str, float]]]:
         """Return, per transcript, the phrases whose features pushed its score up most.
 
         Contributions are feature value times coefficient on *this* transcript (not global
-        weights), mapped back to words of the (normalised) text and merged per phrase.
+        weights), mapped back to words of the (normalised) text and merged per phrase. Pass
+        ``normalised`` (``normalise_text`` of each text) when you have it, to save the work.
         """
         check_is_fitted(self, "linear_")
         coef = self.linear_.coef_.ravel().astype(np.float32)
         names = self._feature_names()
+        # The phrase of a word n-gram without digits does not depend on the text: remember it.
+        fixed: dict[int, str | None] = self.__dict__.setdefault("_fixed_phrases", {})
         contrib = sp.csr_matrix(Xf.multiply(coef.reshape(1, -1)))
+        running = np.concatenate([[0], np.cumsum(contrib.data > 0)])
+        counts = running[contrib.indptr[1:]] - running[contrib.indptr[:-1]]  # positive contributions per row
         out: list[list[tuple[str, float]]] = []
         for i in range(contrib.shape[0]):
-            start, end = contrib.indptr[i], contrib.indptr[i + 1]
-            idx, val = contrib.indices[start:end], contrib.data[start:end]
-            positive = val > 0
-            idx, val = idx[positive], val[positive]
-            if len(idx) == 0:
+            if counts[i] == 0:
                 out.append([])
                 continue
-            order = np.argsort(-val)[: top_k * 4]
-            normalised = normalise_text(texts[i])
+            start, end = contrib.indptr[i], contrib.indptr[i + 1]
+            idx, val = contrib.indices[start:end], contrib.data[start:end]
+            order = np.argsort(-val)[: min(top_k * 4, int(counts[i]))]
+            text = normalise_text(texts[i]) if normalised is None else normalised[i]
             phrases: dict[str, float] = {}
-            for j in order:
-                phrase = self._phrase_for(names[idx[j]], normalised)
+            for j, weight in zip(idx[order].tolist(), val[order].tolist(), strict=True):
+                if j in fixed:
+                    phrase = fixed[j]
+                else:
+                    name = names[j]
+                    phrase = self._phrase_for(name, text)
+                    if name.startswith("w:") and "0" not in name[2:].split(" "):
+                        fixed[j] = phrase
                 if phrase:
-                    phrases[phrase] = phrases.get(phrase, 0.0) + float(val[j])
+                    phrases[phrase] = phrases.get(phrase, 0.0) + weight
             merged = sorted(_fold_subphrases(phrases).items(), key=lambda kv: -kv[1])
             out.append([(p, round(w, 3)) for p, w in merged[:top_k]])
         return out
@@ -452,6 +468,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("_names_cache", None)
+        state.pop("_fixed_phrases", None)
         return state
 
 
@@ -461,24 +478,27 @@ _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 def _fold_subphrases(phrases: dict[str, float]) -> dict[str, float]:
     """Fold a phrase into a longer one that contains it ("laundering" into "money laundering").
 
-    One cue should read as one piece of evidence, with the weight of all its parts.
+    One cue should read as one piece of evidence, with the weight of all its parts. Containment
+    is whole-word for Latin text and substring for CJK text.
 
     >>> _fold_subphrases({"money laundering": 0.5, "laundering": 0.2, "is": 0.1, "this": 0.1})
     {'money laundering': 0.7, 'is': 0.1, 'this': 0.1}
     """
     out: dict[str, float] = {}
+    padded: dict[str, str] = {}
     for phrase in sorted(phrases, key=len, reverse=True):
-        home = next((longer for longer in out if _contains(longer, phrase)), None)
+        needle = phrase if _is_cjk(phrase) else f" {phrase} "
+        home = next((longer for longer, text in padded.items() if needle in text), None)
         key = home or phrase
+        if home is None:
+            padded[phrase] = f" {phrase} "
         out[key] = round(out.get(key, 0.0) + phrases[phrase], 6)
     return {p: out[p] for p in phrases if p in out}
 
 
-def _contains(longer: str, phrase: str) -> bool:
-    """Whole-word containment for Latin text, substring containment for CJK text."""
-    if _CJK_CHAR.search(phrase):
-        return phrase in longer
-    return f" {phrase} " in f" {longer} "
+@lru_cache(maxsize=1 << 16)
+def _is_cjk(phrase: str) -> bool:
+    return _CJK_CHAR.search(phrase) is not None
 
 
 def _join_tokens(ngram: str) -> str:
@@ -491,26 +511,34 @@ def _join_tokens(ngram: str) -> str:
     return text
 
 
+@lru_cache(maxsize=1 << 16)
+def _digits_pattern(ngram: str) -> re.Pattern[str]:
+    return re.compile(r"\s*".join(r"\d+" if p == "0" else re.escape(p) for p in ngram.split(" ")))
+
+
 def _expand_digits(ngram: str, normalised: str) -> str:
     """Show the real number behind a masked ``0`` token when the text has one."""
-    pattern = r"\s*".join(r"\d+" if p == "0" else re.escape(p) for p in ngram.split(" "))
-    match = re.search(pattern, normalised)
+    match = _digits_pattern(ngram).search(normalised)
     return match.group(0) if match else _join_tokens(ngram)
 
 
-def _word_around(fragment: str, normalised: str) -> str | None:
-    """Return the word (or short CJK stretch) of ``normalised`` that contains ``fragment``."""
-    core = fragment.strip()
-    if not core:
-        return None
+@lru_cache(maxsize=1 << 16)
+def _fragment_pattern(fragment: str) -> re.Pattern[str]:
     # char_wb n-grams keep the word-boundary space: " ac" starts a word, so it must not be
     # credited to "place".
-    pattern = re.escape(core).replace("0", r"\d+")
+    pattern = re.escape(fragment.strip()).replace("0", r"\d+")
     if fragment.startswith(" "):
         pattern = r"(?<!\S)" + pattern
     if fragment.endswith(" "):
         pattern += r"(?!\S)"
-    match = re.search(pattern, normalised)
+    return re.compile(pattern)
+
+
+def _word_around(fragment: str, normalised: str) -> str | None:
+    """Return the word (or short CJK stretch) of ``normalised`` that contains ``fragment``."""
+    if not fragment.strip():
+        return None
+    match = _fragment_pattern(fragment).search(normalised)
     if match is None:
         return None
     start, end = match.span()

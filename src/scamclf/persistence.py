@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 MAGIC = b"SCAMCLF\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectorizer (0.3.0)
 _MAX_HEADER = 1 << 20
 
 # Exactly the globals a scamclf model contains (found by auditing saved models), checked before
@@ -50,8 +50,7 @@ _ALLOWED_GLOBALS = frozenset(
     {
         ("scamclf.model", "ScamClassifier"),
         ("scamclf.features", "ScamFeatures"),
-        ("sklearn.feature_extraction.text", "TfidfVectorizer"),
-        ("sklearn.feature_extraction.text", "TfidfTransformer"),
+        ("scamclf.ngrams", "NgramTfidf"),
         ("sklearn.linear_model._logistic", "LogisticRegression"),
         ("sklearn.multiclass", "OneVsRestClassifier"),
         ("sklearn.preprocessing._label", "LabelBinarizer"),
@@ -93,10 +92,7 @@ _ALLOWED_GLOBALS = frozenset(
         ("scipy.sparse._csr", "csr_matrix"),
         ("scipy.sparse._csc", "csc_matrix"),
         ("scipy.sparse.csr", "csr_matrix"),
-        ("scamclf.features", "_identity"),
-        ("scamclf.features", "tokenize"),
         ("scamclf.features", "Lexicon"),
-        ("re", "_compile"),
     }
 )
 

@@ -1,0 +1,118 @@
+"""NgramTfidf must give exactly what scikit-learn's TfidfVectorizer gives, only faster."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from scamclf.features import TOKEN_PATTERN, tokenize
+from scamclf.ngrams import NgramTfidf, char_wb_ngrams
+
+# Few distinct words so that n-grams repeat across documents and min_df / max_features bite.
+_WORDS = st.sampled_from(["safe", "account", "bank", "0", "转", "账", "polis", "ok", "a", "wang", "tac", "x"])
+_DOCS = st.lists(
+    st.lists(_WORDS, min_size=0, max_size=12).map(" ".join),
+    min_size=2,
+    max_size=25,
+)
+
+
+def _reference(analyzer: str, **kw) -> TfidfVectorizer:
+    if analyzer == "word":
+        return TfidfVectorizer(
+            analyzer="word", tokenizer=tokenize, token_pattern=None, lowercase=False, dtype=np.float32, **kw
+        )
+    return TfidfVectorizer(analyzer="char_wb", lowercase=False, dtype=np.float32, **kw)
+
+
+def _ours(analyzer: str, **kw) -> NgramTfidf:
+    if analyzer == "word":
+        return NgramTfidf(analyzer="word", token_pattern=TOKEN_PATTERN, **kw)
+    return NgramTfidf(analyzer="char_wb", **kw)
+
+
+def _assert_same(reference: TfidfVectorizer, ours: NgramTfidf, train: list[str], test: list[str]) -> None:
+    try:
+        expected = reference.fit_transform(train)
+    except ValueError:
+        with pytest.raises(ValueError):
+            ours.fit_transform(train)
+        return
+    got = ours.fit_transform(train)
+    assert ours.get_feature_names_out().tolist() == reference.get_feature_names_out().tolist()
+    assert ours.vocabulary_ == {k: int(v) for k, v in reference.vocabulary_.items()}
+    np.testing.assert_allclose(got.toarray(), expected.toarray(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        ours.transform(test).toarray(), reference.transform(test).toarray(), rtol=1e-5, atol=1e-6
+    )
+    # A second pass uses the unit cache: still the same.
+    np.testing.assert_allclose(
+        ours.transform(test).toarray(), reference.transform(test).toarray(), rtol=1e-5, atol=1e-6
+    )
+
+
+@given(train=_DOCS, test=_DOCS, min_df=st.integers(1, 3), max_features=st.one_of(st.none(), st.integers(1, 12)))
+@pytest.mark.parametrize(
+    ("analyzer", "ngram_range"),
+    # char_wb (1, 3) and (4, 5) take the per-word path, (2, 4) the vectorised one.
+    [("word", (1, 2)), ("word", (2, 3)), ("char_wb", (2, 4)), ("char_wb", (1, 3)), ("char_wb", (4, 5))],
+)
+def test_equals_scikit_learn(analyzer, ngram_range, train, test, min_df, max_features):
+    kw = dict(ngram_range=ngram_range, min_df=min_df, max_features=max_features, sublinear_tf=True)
+    _assert_same(_reference(analyzer, **kw), _ours(analyzer, **kw), train, test)
+
+
+@pytest.mark.parametrize("analyzer", ["word", "char_wb"])
+def test_equals_scikit_learn_on_real_looking_text(analyzer):
+    train = [
+        "this is the police your parcel holds drugs",
+        "transfer 0 ringgit to the safe account now",
+        "hello mak cik ini pegawai bank negara",
+        "你好 这里是公安局 你的账户涉嫌洗钱",
+        "hi mum see you at dinner",
+        "your parcel will arrive tomorrow",
+    ] * 3
+    test = ["the police said transfer to a safe account", "", "新的 账户", "unseen words only qq"]
+    kw = dict(ngram_range=(1, 2) if analyzer == "word" else (2, 4), min_df=2, max_features=40, sublinear_tf=True)
+    _assert_same(_reference(analyzer, **kw), _ours(analyzer, **kw), train, test)
+
+
+def test_char_wb_ngrams_matches_scikit_learn():
+    analyzer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), lowercase=False).build_analyzer()
+    for word in ["a", "ab", "abc", "abcd", "money", "账户"]:
+        assert char_wb_ngrams(word, 2, 5) == analyzer(word)
+
+
+def test_pickle_keeps_no_caches_and_round_trips():
+    vec = NgramTfidf(analyzer="char_wb", ngram_range=(2, 3)).fit(["safe account", "bank account"])
+    before = vec.transform(["safe bank"]).toarray()
+    state = vec.__getstate__()
+    assert not {"_vocab", "_index", "_compiled", "_unit_cache"} & set(state)
+    again = pickle.loads(pickle.dumps(vec))
+    np.testing.assert_array_equal(again.transform(["safe bank"]).toarray(), before)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"analyzer": "char"}, "analyzer"),
+        ({"ngram_range": (3, 2)}, "ngram_range"),
+        ({"ngram_range": (1, 4)}, "n <= 3"),
+        ({"min_df": 0}, "min_df"),
+    ],
+)
+def test_bad_parameters_are_refused(params, message):
+    with pytest.raises(ValueError, match=message):
+        NgramTfidf(**params).fit(["a b", "b c"])
+
+
+def test_empty_vocabulary_and_string_input_are_refused():
+    with pytest.raises(ValueError, match="empty vocabulary"):
+        NgramTfidf(token_pattern=TOKEN_PATTERN).fit(["", "  "])
+    with pytest.raises(ValueError, match="Iterable"):
+        NgramTfidf().fit("a string")
