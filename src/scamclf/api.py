@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from .errors import DataError, ModelError, ModelIntegrityError
 from .evaluate import binary_metrics, evaluation_report, macro_average, metrics_by_group
 from .features import normalise_text
 from .model import ScamClassifier
+from .parallel import ordered_scores, resolve_jobs
 from .persistence import load_model, save_model
 from .redact import redact_evidence, redact_frame
 
@@ -152,6 +154,12 @@ class ScamModel:
         noted ``truncated``. With ``redact``, personal data in the evidence is masked (see
         :mod:`scamclf.redact`); scores are always computed on the original text.
         """
+        return self._score(texts, threshold=threshold, evidence=evidence, top_k=top_k, redact=redact)[0]
+
+    def _score(
+        self, texts: Iterable[Any], *, threshold: float | None, evidence: bool, top_k: int, redact: bool
+    ) -> tuple[pd.DataFrame, list[list[tuple[str, float]]]]:
+        """:meth:`score_texts`, and the evidence of each row as (phrase, weight) pairs."""
         texts = list(texts)
         n = len(texts)
         note = np.full(n, "", dtype=object)
@@ -206,9 +214,8 @@ class ScamModel:
         )
         if evidence:
             out["evidence"] = evidence_col
-            out.attrs["evidence_lists"] = evidence_lists
         out["note"] = note
-        return out
+        return out, evidence_lists
 
     def score_frame(
         self,
@@ -226,22 +233,16 @@ class ScamModel:
         With ``redact``, personal data is masked in every text column and in the evidence.
         ``source`` names the input in error messages.
         """
-        check_text_column(frame, text_col, source)
-        clash = [c for c in OUTPUT_COLUMNS if c in frame.columns]
-        if clash and not overwrite_columns:
-            raise DataError(f"input already has column(s) {', '.join(clash)}; rename them or pass --overwrite-columns")
+        _check_frame(frame, text_col, overwrite_columns, source)
         scores = self.score_texts(frame[text_col].tolist(), threshold=threshold, evidence=evidence, redact=redact)
-        out = redact_frame(frame, frame.columns) if redact else frame.copy()
-        for column in scores.columns:
-            out[column] = scores[column].to_numpy()
-        return out
+        return _with_scores(frame, scores, redact)
 
     def predict(
         self, text: str, *, threshold: float | None = None, top_k: int = 5, redact: bool = False
     ) -> dict[str, Any]:
         """Score one transcript; return ``scam_probability``, ``is_scam``, ``verdict``, ``scam_type``, ``evidence``."""
-        row = self.score_texts([text], threshold=threshold, top_k=top_k, redact=redact)
-        evidence = row.attrs["evidence_lists"][0]
+        row, evidence_lists = self._score([text], threshold=threshold, evidence=True, top_k=top_k, redact=redact)
+        evidence = evidence_lists[0]
         probability = row["scam_probability"].iloc[0]
         return {
             "scam_probability": None if np.isnan(probability) else float(probability),
@@ -468,6 +469,20 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
 # --- files ---------------------------------------------------------------------------------------
 
 
+def _check_frame(frame: pd.DataFrame, text_col: str, overwrite_columns: bool, source: str | Path) -> None:
+    check_text_column(frame, text_col, source)
+    clash = [c for c in OUTPUT_COLUMNS if c in frame.columns]
+    if clash and not overwrite_columns:
+        raise DataError(f"input already has column(s) {', '.join(clash)}; rename them or pass --overwrite-columns")
+
+
+def _with_scores(frame: pd.DataFrame, scores: pd.DataFrame, redact: bool) -> pd.DataFrame:
+    out = redact_frame(frame, frame.columns) if redact else frame.copy()
+    for column in scores.columns:
+        out[column] = scores[column].to_numpy()
+    return out
+
+
 def score_file(
     model: ScamModel,
     input_path: str | Path,
@@ -481,27 +496,26 @@ def score_file(
     overwrite_columns: bool = False,
     force: bool = False,
     encoding: str = "utf-8",
-    chunksize: int = 5_000,
+    chunksize: int = 1_000,
     progress: Callable[[int], None] | None = None,
     redact: bool = False,
+    jobs: int | None = 1,
 ) -> dict[str, Any]:
     """Score a table file chunk by chunk into ``output_path`` (atomically) or standard output.
 
     Returns a summary: rows, rows flagged per verdict, rows without a score. With ``redact``,
     personal data is masked in the text columns and the evidence written (not in the scoring).
+    ``jobs`` worker processes score chunks in parallel (``None`` or 0: all CPUs); the output
+    is the same for any number of jobs.
     """
     summary: dict[str, Any] = {"rows": 0, "scam": 0, "suspicious": 0, "legit": 0, "not_scored": 0}
+    chunks = iter_table_chunks(input_path, fmt=input_format, chunksize=chunksize, encoding=encoding)
+    options = {"threshold": threshold, "evidence": evidence, "redact": redact}
     with TableWriter(output_path, fmt=output_format, force=force) as writer:
-        for chunk in iter_table_chunks(input_path, fmt=input_format, chunksize=chunksize, encoding=encoding):
-            scored = model.score_frame(
-                chunk,
-                text_col=text_col,
-                threshold=threshold,
-                evidence=evidence,
-                overwrite_columns=overwrite_columns,
-                redact=redact,
-                source=input_path,
-            )
+        for chunk, scores in _scores_of(
+            model, chunks, resolve_jobs(jobs), options, text_col, overwrite_columns, input_path
+        ):
+            scored = _with_scores(chunk, scores, redact)
             writer.write(scored)
             summary["rows"] += len(scored)
             counts = scored["verdict"].value_counts()
@@ -512,6 +526,34 @@ def score_file(
                 progress(len(scored))
         writer.commit()
     return summary
+
+
+def _scores_of(
+    model: ScamModel,
+    chunks: Iterator[pd.DataFrame],
+    jobs: int,
+    options: dict[str, Any],
+    text_col: str,
+    overwrite_columns: bool,
+    source: str | Path,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Each checked chunk with its score columns; in worker processes when there is work for them."""
+
+    def checked(some: Iterable[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, list[Any]]]:
+        for chunk in some:
+            _check_frame(chunk, text_col, overwrite_columns, source)
+            yield chunk, chunk[text_col].tolist()
+
+    first = next(chunks, None)
+    second = next(chunks, None) if first is not None and jobs > 1 else None
+    if second is None:  # one chunk (or one job): starting workers would cost more than it saves
+        for chunk, texts in checked(c for c in (first,) if c is not None):
+            yield chunk, model.score_texts(texts, **options)
+        if first is not None:
+            for chunk, texts in checked(chunks):
+                yield chunk, model.score_texts(texts, **options)
+        return
+    yield from ordered_scores(model, checked(itertools.chain([first, second], chunks)), jobs, options)
 
 
 def evaluate_file(

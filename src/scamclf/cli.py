@@ -98,8 +98,12 @@ def _main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _progress(label: str) -> Any:
-    """A row counter on a terminal; a no-op when stderr is piped."""
+def _progress(label: str, *, auto_refresh: bool = True) -> Any:
+    """A row counter on a terminal; a no-op when stderr is piped.
+
+    Without ``auto_refresh`` no display thread runs (the caller refreshes as it advances), so
+    worker processes can be forked safely.
+    """
     if not sys.stderr.isatty():
         return contextlib.nullcontext(None)
     from rich.console import Console
@@ -113,6 +117,7 @@ def _progress(label: str) -> Any:
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=True,
+        auto_refresh=auto_refresh,
     )
 
 
@@ -269,6 +274,12 @@ def score(
     encoding: Encoding = "utf-8",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     redact: Redact = False,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            "--jobs", "-j", min=0, help="Worker processes (0: one per CPU). The output is the same for any N."
+        ),
+    ] = 0,
 ) -> None:
     """Score a file of transcripts: adds scam_probability, is_scam, verdict, scam_type, evidence, note."""
     with _errors():
@@ -286,7 +297,7 @@ def score(
         from .api import load, score_file  # after the checks: bad input fails fast
 
         model = load(model_path, notify=_notify)
-        with _progress("Scoring") as bar:
+        with _progress("Scoring", auto_refresh=False) as bar:
             task = bar.add_task("score", total=None) if bar else None
             summary = score_file(
                 model,
@@ -300,8 +311,9 @@ def score(
                 overwrite_columns=overwrite_columns,
                 force=force,
                 encoding=encoding,
-                progress=(lambda n: bar.advance(task, n)) if bar else None,
+                progress=(lambda n: (bar.advance(task, n), bar.refresh())) if bar else None,
                 redact=redact,
+                jobs=jobs,
             )
         if output_path not in (None, "-"):
             _err(

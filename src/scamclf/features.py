@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .ngrams import NgramTfidf
+from .ngrams import NgramTfidf, text_slices
 
 __all__ = [
     "TOKEN_PATTERN",
@@ -180,8 +180,8 @@ class Lexicon:
                         counts[row, i] += len(pattern.findall(text))
             if _LATIN_ANY.search(text):
                 latin.append(row)
-        if latin:
-            self._count_latin(texts, latin, counts)
+        for a, b in text_slices([texts[r] for r in latin]) if latin else ():
+            self._count_latin(texts, latin[a:b], counts)
         return counts
 
     def _count_latin(self, texts: list[str], rows: list[int], counts: np.ndarray) -> None:

@@ -415,17 +415,19 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         names = self._feature_names()
         # The phrase of a word n-gram without digits does not depend on the text: remember it.
         fixed: dict[int, str | None] = self.__dict__.setdefault("_fixed_phrases", {})
-        contrib = sp.csr_matrix(Xf.multiply(coef.reshape(1, -1)))
-        running = np.concatenate([[0], np.cumsum(contrib.data > 0)])
-        counts = running[contrib.indptr[1:]] - running[contrib.indptr[:-1]]  # positive contributions per row
+        Xf = sp.csr_matrix(Xf)
+        contrib = Xf.data * coef[Xf.indices]  # each feature's contribution, in Xf's layout
+        positive = np.concatenate([[0], np.cumsum(contrib > 0, dtype=np.int64)])
         out: list[list[tuple[str, float]]] = []
-        for i in range(contrib.shape[0]):
-            if counts[i] == 0:
+        for i in range(Xf.shape[0]):
+            start, end = Xf.indptr[i], Xf.indptr[i + 1]
+            if positive[end] == positive[start]:
                 out.append([])
                 continue
-            start, end = contrib.indptr[i], contrib.indptr[i + 1]
-            idx, val = contrib.indices[start:end], contrib.data[start:end]
-            order = np.argsort(-val)[: min(top_k * 4, int(counts[i]))]
+            idx, val = Xf.indices[start:end], contrib[start:end]
+            keep = val > 0
+            idx, val = idx[keep], val[keep]
+            order = np.argsort(-val)[: top_k * 4]
             text = normalise_text(texts[i]) if normalised is None else normalised[i]
             phrases: dict[str, float] = {}
             for j, weight in zip(idx[order].tolist(), val[order].tolist(), strict=True):
@@ -524,14 +526,16 @@ def _expand_digits(ngram: str, normalised: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _fragment_pattern(fragment: str) -> re.Pattern[str]:
-    # char_wb n-grams keep the word-boundary space: " ac" starts a word, so it must not be
-    # credited to "place".
-    pattern = re.escape(fragment.strip()).replace("0", r"\d+")
-    if fragment.startswith(" "):
-        pattern = r"(?<!\S)" + pattern
-    if fragment.endswith(" "):
-        pattern += r"(?!\S)"
-    return re.compile(pattern)
+    """The first place ``fragment`` occurs, widened to its whole word (Latin script).
+
+    char_wb n-grams keep the word-boundary space: " ac" starts a word, so it must not be
+    credited to "place". CJK fragments are not widened: CJK text has no spaces between words.
+    """
+    core = re.escape(fragment.strip()).replace("0", r"\d+")
+    cjk = _CJK_CHAR.search(fragment) is not None
+    before = r"(?<!\S)" if fragment.startswith(" ") else "" if cjk else r"(?<!\S)\S*?"
+    after = r"(?!\S)" if fragment.endswith(" ") else "" if cjk else r"\S*"
+    return re.compile(before + core + after)
 
 
 def _word_around(fragment: str, normalised: str) -> str | None:
@@ -539,13 +543,4 @@ def _word_around(fragment: str, normalised: str) -> str | None:
     if not fragment.strip():
         return None
     match = _fragment_pattern(fragment).search(normalised)
-    if match is None:
-        return None
-    start, end = match.span()
-    if _CJK_CHAR.search(fragment):
-        return normalised[start:end]
-    while start > 0 and not normalised[start - 1].isspace():
-        start -= 1
-    while end < len(normalised) and not normalised[end].isspace():
-        end += 1
-    return normalised[start:end]
+    return None if match is None else match.group(0)

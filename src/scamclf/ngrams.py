@@ -30,7 +30,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["NgramTfidf", "char_wb_ngrams"]
+__all__ = ["NgramTfidf", "char_wb_ngrams", "text_slices"]
 
 _CACHE_LIMIT = 200_000
 _SEP = "\n"  # no term contains a newline: units never contain whitespace
@@ -200,8 +200,13 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         """Return the TF-IDF matrix of documents ``X`` (float32 CSR, rows L2-normalised)."""
         check_is_fitted(self, "terms_")
         docs = _documents(X)
-        counts = self._counts_char(docs) if self.analyzer == "char_wb" else self._counts_word(docs)
-        return self._tfidf(counts, summed=True)
+        count = self._counts_char if self.analyzer == "char_wb" else self._counts_word
+        # Slices of about a quarter of a million characters keep the temporary arrays small
+        # (tens of MB) however large the batch.
+        parts = [self._tfidf(count(docs[a:b]), summed=True) for a, b in text_slices(docs)]
+        if len(parts) == 1:
+            return parts[0]
+        return sp.csr_matrix(sp.vstack(parts, format="csr"))
 
     def _tfidf(self, counts: sp.csr_matrix, *, summed: bool = False) -> sp.csr_matrix:
         X = sp.csr_matrix(counts, dtype=np.float32)
@@ -388,6 +393,26 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         for name in _DERIVED:
             state.pop(name, None)
         return state
+
+
+def text_slices(docs: list[str], budget: int = 1 << 18) -> list[tuple[int, int]]:
+    """Split ``docs`` into consecutive ``(start, stop)`` slices of about ``budget`` characters.
+
+    >>> text_slices(["ab", "cd", "ef"], budget=4)
+    [(0, 2), (2, 3)]
+    >>> text_slices([])
+    [(0, 0)]
+    """
+    out = []
+    start = total = 0
+    for i, doc in enumerate(docs):
+        total += len(doc) + 1
+        if total >= budget:
+            out.append((start, i + 1))
+            start, total = i + 1, 0
+    if start < len(docs) or not out:
+        out.append((start, len(docs)))
+    return out
 
 
 def _documents(X: Any) -> list[str]:

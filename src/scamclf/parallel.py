@@ -1,0 +1,99 @@
+"""Score chunks of transcripts in worker processes: in input order, a bounded number in flight.
+
+Workers get the model the parent loaded and verified: on Linux they are forked from the
+parent, so the model and the libraries stay in memory once, shared (copy-on-write); elsewhere
+the model is pickled to each worker when it starts (from memory, never read from a file
+here). Then only lists of texts go out and score columns come back. At most ``2 * jobs``
+chunks are in flight, so memory stays flat however long the input is. Workers ignore SIGINT:
+the parent handles Ctrl-C (and SIGTERM) and terminates them.
+
+Forking a process that runs other threads is only safe if the children never take a lock
+those threads may hold: the workers only compute and return values (no logging, no terminal
+output), and the CLI's progress display refreshes from the main thread.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+__all__ = ["available_cpus", "ordered_scores", "resolve_jobs"]
+
+T = TypeVar("T")
+
+_model: Any = None
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_jobs(jobs: int | None) -> int:
+    """``None`` or ``0``: every available CPU; otherwise ``jobs`` (at least 1).
+
+    >>> resolve_jobs(1)
+    1
+    """
+    if jobs is None or jobs == 0:
+        return available_cpus()
+    if jobs < 0:
+        raise ValueError(f"jobs must be 0 (all CPUs) or a positive number, not {jobs}")
+    return int(jobs)
+
+
+def _start_worker(payload: bytes | None) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    global _model
+    if payload is not None:
+        _model = pickle.loads(payload)  # pickled by our own parent process, not read from a file
+
+
+def _score(texts: list[Any], options: dict[str, Any]) -> Any:
+    return _model.score_texts(texts, **options)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if sys.platform == "linux" and "fork" in methods else "spawn")
+
+
+def ordered_scores(
+    model: Any, items: Iterable[tuple[T, list[Any]]], jobs: int, options: dict[str, Any]
+) -> Iterator[tuple[T, Any]]:
+    """Yield ``(item, model.score_texts(texts, **options))`` for each ``(item, texts)``, in order."""
+    global _model
+    context = _context()
+    forked = context.get_start_method() == "fork"
+    _model = model if forked else None
+    if forked:
+        gc.freeze()  # the collector would otherwise write to (and so copy) every shared object
+    pool = context.Pool(jobs, initializer=_start_worker, initargs=(None if forked else pickle.dumps(model),))
+    try:
+        pending: deque[tuple[T, Any]] = deque()
+        for item, texts in items:
+            pending.append((item, pool.apply_async(_score, (texts, options))))
+            if len(pending) >= 2 * jobs:
+                done, result = pending.popleft()
+                yield done, result.get()
+        while pending:
+            done, result = pending.popleft()
+            yield done, result.get()
+        pool.close()
+        pool.join()
+    finally:
+        pool.terminate()
+        _model = None
+        if forked:
+            gc.unfreeze()
