@@ -1,12 +1,15 @@
 """Leave-one-source-out benchmark: scamclf against a plain TF-IDF + logistic regression baseline.
 
+With ``--fasttext`` (needs ``pip install -e .[bench]``) fastText in the two configurations of
+issue 6 runs in the same folds, so speed is never compared without accuracy beside it.
+
 Every corpus in ../shared/data is held out in turn (fraud_call_india and sms_spam_uci together, as
 they share rows); models train on all other sources plus the bundled Macau corpus. The Macau corpus
 itself is split into folds by script family (no family on both sides). Prints Markdown tables:
 per held-out source, macro averages, and Macau scam recall / look-alike false-positive rate per
 language. Run from the repository root:
 
-    python benchmarks/cross_source.py [--shared ../shared/data] [--only SOURCE ...] [--jobs 2]
+    python benchmarks/cross_source.py [--shared ../shared/data] [--only SOURCE ...] [--jobs 2] [--fasttext]
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ from sklearn.model_selection import GroupKFold
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import fasttext_baseline  # noqa: E402
 from build_corpus import SMS_SCAM_RULE  # noqa: E402
 
 from scamclf.api import in_domain_weights  # noqa: E402
@@ -102,6 +107,20 @@ def baseline_proba(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
     return clf.predict_proba(vec.transform(test["text"]))[:, 1]
 
 
+def fasttext_proba(train: pd.DataFrame, test: pd.DataFrame, config: str, jobs: int) -> np.ndarray:
+    model = fasttext_baseline.train(train["text"], train["label"] == "scam", config, threads=jobs)
+    return fasttext_baseline.scam_proba(model, [fasttext_baseline.one_line(t) for t in test["text"]])
+
+
+def proba_of(system: str, train: pd.DataFrame, test: pd.DataFrame, jobs: int) -> tuple[np.ndarray, float]:
+    """Held-out scam probabilities of ``system`` and the threshold it decides at."""
+    if system == "baseline":
+        return baseline_proba(train, test), 0.5
+    if system.startswith("fasttext"):
+        return fasttext_proba(train, test, system, jobs), 0.5
+    return scamclf_proba(train, test, jobs)
+
+
 def scamclf_proba(train: pd.DataFrame, test: pd.DataFrame, jobs: int) -> tuple[np.ndarray, float]:
     clf = ScamClassifier(features=ScamFeatures(), max_group_folds=6, random_split_eval=False, n_jobs=jobs)
     clf.fit(
@@ -150,6 +169,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="held-out groups to run (default: all)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument("--fasttext", action="store_true", help="also run fastText (both issue 6 configurations)")
     parser.add_argument(
         "--macau-by-language",
         action="store_true",
@@ -161,25 +181,29 @@ def main() -> int:
     if args.only:
         groups = [g for g in groups if g in args.only]
     y = (data["label"] == "scam").to_numpy().astype(int)
-    out = {"scamclf": np.full(len(data), np.nan), "baseline": np.full(len(data), np.nan)}
-    thresholds = {"scamclf": {}, "baseline": {}}
+    systems = ["baseline", "scamclf"]
+    if args.fasttext:
+        if not fasttext_baseline.available():
+            parser.error("--fasttext needs fastText: pip install -e .[bench]")
+        systems += list(fasttext_baseline.CONFIGS)
+    out = {s: np.full(len(data), np.nan) for s in systems}
+    thresholds: dict[str, dict[str, float]] = {s: {} for s in systems}
     started = time.time()
     for group in groups:
         test_rows = data["group"] == group
         train, test = data[~test_rows], data[test_rows]
         t0 = time.time()
-        out["baseline"][test_rows.to_numpy()] = baseline_proba(train, test)
-        thresholds["baseline"][group] = 0.5
-        proba, threshold = scamclf_proba(train, test, args.jobs)
-        out["scamclf"][test_rows.to_numpy()] = proba
-        thresholds["scamclf"][group] = threshold
+        for system in systems:
+            proba, threshold = proba_of(system, train, test, args.jobs)
+            out[system][test_rows.to_numpy()] = proba
+            thresholds[system][group] = threshold
         print(f"# {group}: {len(test)} rows held out, {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
     print(
         f"Cross-source benchmark, {date.today()}, {platform.node()} ({platform.machine()}, "
         f"{platform.processor() or 'cpu'}), Python {platform.python_version()}; {time.time() - started:.0f}s\n"
     )
     results = {}
-    for system in ("baseline", "scamclf"):
+    for system in systems:
         table = {}
         for group in groups:
             rows = (data["group"] == group).to_numpy()
@@ -193,14 +217,14 @@ def main() -> int:
             f"{macro_average(shared_groups, 'f1', both_classes=True)}; with the Macau folds too: "
             f"{macro_average(table, 'f1', both_classes=True)}\n"
         )
-    macau_rates: dict[str, dict[str, tuple[float, float]]] = {"baseline": {}, "scamclf": {}}
+    macau_rates: dict[str, dict[str, tuple[float, float]]] = {s: {} for s in systems}
     print("## Macau corpus, out of fold by script family: scam recall and look-alike false-positive rate\n")
     print("| language | system | scam recall | look-alike FPR | ordinary FPR |")
     print("| --- | --- | --- | --- | --- |")
     macau = data["source"].str.startswith("macau_").to_numpy()
     for lang in ("en", "ms", "zh", "mixed"):
         rows = macau & (data["lang"] == lang).to_numpy()
-        for system in ("baseline", "scamclf"):
+        for system in systems:
             scored = rows & ~np.isnan(out[system])
             if not scored.any():
                 continue
@@ -217,7 +241,21 @@ def main() -> int:
             )
             if lang != "mixed":
                 macau_rates[system][lang] = (float(flagged[scam].mean()), float(flagged[look].mean()))
-    for system in ("baseline", "scamclf"):
+    print("\n## Summary: every system on the same folds\n")
+    print(
+        "| system | macro F1 (shared, both classes) | macro F1 (with Macau folds) | mean FPR on held-out legit-only sources |"
+    )
+    print("| --- | --- | --- | --- |")
+    for system in systems:
+        table = results[system]
+        shared_groups = {g: m for g, m in table.items() if not g.startswith("macau_")}
+        legit_only = [m["false_positive_rate"] for m in table.values() if m.get("recall") is None]
+        print(
+            f"| {system} | {macro_average(shared_groups, 'f1', both_classes=True)} | "
+            f"{macro_average(table, 'f1', both_classes=True)} | "
+            f"{np.mean(legit_only) if legit_only else float('nan'):.3f} |"
+        )
+    for system in systems:
         print(f"\n## Floors (issues 3 and 4): {system}\n")
         print("| floor | value | target | met |")
         print("| --- | --- | --- | --- |")
@@ -231,11 +269,8 @@ def main() -> int:
         for lang in ("en", "ms", "zh"):
             held = macau & (data["lang"] == lang).to_numpy()
             train, test = data[~held], data[held]
-            for system in ("baseline", "scamclf"):
-                if system == "baseline":
-                    p, t = baseline_proba(train, test), 0.5
-                else:
-                    p, t = scamclf_proba(train, test, args.jobs)
+            for system in systems:
+                p, t = proba_of(system, train, test, args.jobs)
                 flagged = p >= t
                 cat = test["category"].to_numpy()
                 print(

@@ -81,6 +81,19 @@ def test_signal_during_score_stops_promptly_and_leaves_nothing(scamclf_exe, mode
     assert "Traceback" not in stderr
     assert not out.exists()
     assert not list(tmp_path.glob(".*.tmp"))
+    _wait_for(lambda: not _processes_mentioning(str(out)), "the worker processes to exit", timeout=5.0)
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Processes whose command line contains ``text`` (workers share their parent's)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

@@ -364,23 +364,24 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         """Number the tokens that occur in vocabulary n-grams; key each n-gram (n >= 2) by them."""
         index = self.__dict__.get("_index")
         if index is None:
-            terms = pd.Series(self.terms_.split(_SEP))
-            n_tokens = terms.str.count(" ").to_numpy() + 1
-            multi = np.flatnonzero(n_tokens > 1)
-            pieces = terms.iloc[multi].str.split(" ", expand=True) if len(multi) else pd.DataFrame()
-            codes, parts_array = pd.factorize(pieces.to_numpy().ravel()) if len(multi) else ([], [])
-            parts = {str(p): i for i, p in enumerate(parts_array)}
+            terms = self.terms_.split(_SEP)
+            parts: dict[str, int] = {}
+            grams: dict[int, tuple[list[list[int]], list[int]]] = {}
+            for column, term in enumerate(terms):
+                if " " in term:
+                    ids = [parts.setdefault(t, len(parts)) for t in term.split(" ")]
+                    rows, columns = grams.setdefault(len(ids), ([], []))
+                    rows.append(ids)
+                    columns.append(column)
             radix = max(len(parts), 1)
-            width = pieces.shape[1] if len(multi) else 0
-            codes = np.asarray(codes, dtype=np.int64).reshape(len(multi), width)
             keys = {n: pd.Index([], dtype=np.int64) for n in range(2, 4)}
             features = {n: np.zeros(0, dtype=np.int64) for n in range(2, 4)}
-            for n in range(2, width + 1):
-                rows = np.flatnonzero(n_tokens[multi] == n)
+            for n, (rows, columns) in grams.items():
+                codes = np.asarray(rows, dtype=np.int64)
                 k = np.zeros(len(rows), dtype=np.int64)
                 for position in range(n):
-                    k = k * radix + codes[rows, position]
-                keys[n], features[n] = pd.Index(k), multi[rows]
+                    k = k * radix + codes[:, position]
+                keys[n], features[n] = pd.Index(k), np.asarray(columns, dtype=np.int64)
             index = self._index = (parts, keys, features, radix)
         return index
 

@@ -1,0 +1,79 @@
+"""score --jobs: worker processes give exactly the output of one process, in input order."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pandas as pd
+import pytest
+
+from scamclf import parallel
+from scamclf.api import score_file
+
+
+@pytest.fixture(scope="module")
+def multi_chunk_input(tmp_path_factory, corpus):
+    """2,600 calls: three chunks of 1,000 rows, so work really goes to several workers."""
+    texts = corpus["text"].tolist()
+    rows = pd.DataFrame(
+        {"id": range(2600), "text": [f"{texts[i % len(texts)]} case {i}" for i in range(2600)], "extra": "x"}
+    )
+    path = tmp_path_factory.mktemp("parallel") / "calls.csv"
+    rows.to_csv(path, index=False)
+    return path
+
+
+def test_console_script_jobs_2_writes_the_same_bytes_as_jobs_1(scamclf_exe, model_path, multi_chunk_input, tmp_path):
+    outputs = []
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}.csv"
+        args = ["score", multi_chunk_input, "--model-path", model_path, "--output-path", out, "--jobs", jobs]
+        run = subprocess.run(
+            [scamclf_exe, *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stderr
+        assert "Scored 2600 rows" in run.stderr
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    scored = pd.read_csv(tmp_path / "jobs2.csv")
+    assert scored["id"].tolist() == list(range(2600))  # input order kept
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_library_jobs_match_one_process(fitted, multi_chunk_input, tmp_path, monkeypatch, start_method):
+    import multiprocessing
+
+    if start_method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {start_method} here")
+    monkeypatch.setattr(parallel, "_context", lambda: multiprocessing.get_context(start_method))
+    one = score_file(fitted, multi_chunk_input, tmp_path / "one.jsonl", jobs=1)
+    two = score_file(fitted, multi_chunk_input, tmp_path / "two.jsonl", jobs=2, chunksize=700)
+    assert one == two
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
+
+
+def test_a_single_chunk_is_scored_without_workers(fitted, corpus_path, tmp_path, monkeypatch):
+    def no_pool(*args, **kwargs):
+        raise AssertionError("workers started for one chunk")
+
+    monkeypatch.setattr("scamclf.api.ordered_scores", no_pool)
+    assert score_file(fitted, corpus_path, tmp_path / "out.csv", jobs=4)["rows"] == 24
+
+
+def test_resolve_jobs():
+    assert parallel.resolve_jobs(None) == parallel.resolve_jobs(0) == parallel.available_cpus() >= 1
+    assert parallel.resolve_jobs(3) == 3
+    with pytest.raises(ValueError, match="jobs"):
+        parallel.resolve_jobs(-1)
+
+
+def test_cli_refuses_negative_jobs(model_path, corpus_path):
+    from typer.testing import CliRunner
+
+    from scamclf.cli import app
+
+    result = CliRunner().invoke(app, ["score", str(corpus_path), "--model-path", str(model_path), "--jobs", "-1"])
+    assert result.exit_code == 2
