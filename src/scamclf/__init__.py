@@ -20,6 +20,8 @@ _EXPORTS = {
     "train": "api",
     "load": "api",
     "score_file": "api",
+    "stream": "api",
+    "TurnScorer": "turns",
     "evaluate_file": "api",
     "training_frame": "api",
     "resolve_model_path": "api",

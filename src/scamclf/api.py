@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from .config import (
     LABEL_SCAM,
     MODEL_ENV_VAR,
     OUTPUT_COLUMNS,
+    TURN_COLUMNS,
     user_model_path,
 )
 from .dataset import (
@@ -236,6 +238,117 @@ class ScamModel:
         _check_frame(frame, text_col, overwrite_columns, source)
         scores = self.score_texts(frame[text_col].tolist(), threshold=threshold, evidence=evidence, redact=redact)
         return _with_scores(frame, scores, redact)
+
+    def score_turns(
+        self,
+        frame: pd.DataFrame,
+        *,
+        text_col: str = "text",
+        call_id_col: str | None = None,
+        turn_col: str | None = None,
+        speaker_col: str | None = None,
+        trajectory: bool = False,
+        threshold: float | None = None,
+        evidence: bool = True,
+        overwrite_columns: bool = False,
+        source: str | Path = "input",
+    ) -> pd.DataFrame:
+        """Score calls turn by turn: after which turn would scamclf have raised the alarm?
+
+        Either one text per call with one turn per line (speaker prefixes such as ``A:`` or
+        ``caller:`` are formatting and ignored), or long format: ``call_id_col`` names the call
+        of each row (one row per turn), ordered by ``turn_col`` (else by file order);
+        ``speaker_col`` is checked and kept but not scored. One output row per input row, with
+        the columns of :meth:`score_frame` plus ``alarm_turn`` (the first turn, 1-based, after
+        which the call's score reaches the scam threshold; empty if never), ``max_probability``
+        and, with ``trajectory``, the probability after every turn (a JSON list). In long format
+        each row also gets ``turn`` and carries the call's score and evidence *after that turn*.
+
+        Prefix scores use per-turn features (n-grams do not cross turns) and are updated
+        incrementally (:mod:`scamclf.turns`); for a one-text call the last prefix score can
+        differ slightly from ``scam_probability``, which reads the text whole.
+        """
+        from .turns import TurnScorer, split_turns
+
+        for column, what in ((call_id_col, "--call-id-col"), (turn_col, "--turn-col"), (speaker_col, "--speaker-col")):
+            if column is not None and column not in frame.columns:
+                raise DataError(
+                    f"{source}: no column {column!r} (given as {what}); columns: {', '.join(map(str, frame.columns))}"
+                )
+        if (turn_col or speaker_col) and not call_id_col:
+            raise DataError("--turn-col and --speaker-col describe long format: give --call-id-col too")
+        _check_frame(frame, text_col, overwrite_columns, source)
+        clash = [c for c in TURN_COLUMNS if c in frame.columns]
+        if clash and not overwrite_columns:
+            raise DataError(f"input already has column(s) {', '.join(clash)}; rename them or pass --overwrite-columns")
+        t = self.threshold if threshold is None else float(threshold)
+        scorer = TurnScorer(self.estimator)
+        scorer.threshold = t
+        if call_id_col is None:
+            out = self.score_frame(
+                frame, text_col=text_col, threshold=threshold, evidence=evidence, overwrite_columns=True, source=source
+            )
+            trajectories = scorer.trajectories([split_turns(text) for text in frame[text_col].tolist()])
+            _add_turn_summary(out, trajectories, list(range(len(frame))), t, trajectory)
+            return out
+        return self._score_long_format(frame, scorer, text_col, call_id_col, turn_col, t, trajectory, evidence)
+
+    def _score_long_format(
+        self,
+        frame: pd.DataFrame,
+        scorer: Any,
+        text_col: str,
+        call_id_col: str,
+        turn_col: str | None,
+        t: float,
+        trajectory: bool,
+        evidence: bool,
+    ) -> pd.DataFrame:
+        order = _turn_order(frame, call_id_col, turn_col)
+        texts = ["" if _missing(v) else str(v) for v in frame[text_col].to_numpy()[order]]
+        normalised, counts, cues = scorer.featurise(texts)
+        n = len(frame)
+        proba = np.full(n, np.nan)
+        turn = np.zeros(n, dtype=np.int64)
+        evidence_col = np.full(n, "", dtype=object)
+        calls = frame[call_id_col].astype(str).to_numpy()[order]
+        trajectories: list[np.ndarray] = []
+        rows_of_call: list[list[int]] = []
+        state = None
+        for k, row in enumerate(order.tolist()):
+            if k == 0 or calls[k] != calls[k - 1]:
+                state = scorer.new_call()
+                rows_of_call.append([])
+                trajectories.append(np.empty(0))
+            rows = [(c.indices[c.indptr[k] : c.indptr[k + 1]], c.data[c.indptr[k] : c.indptr[k + 1]]) for c in counts]
+            proba[row] = scorer.update(state, rows, cues[k], normalised[k])
+            turn[row] = state.turns
+            rows_of_call[-1].append(row)
+            if evidence:
+                evidence_col[row] = "; ".join(f"{p} ({w:+.2f})" for p, w in scorer.evidence(state))
+        for i, rows in enumerate(rows_of_call):
+            trajectories[i] = proba[rows]
+        est = self.estimator
+        verdict = est.verdicts(proba, t)
+        scam_type = np.full(n, "", dtype=object)
+        flagged_calls = [rows for rows in rows_of_call if (verdict[rows] != "legit").any()]
+        if flagged_calls:
+            joined = ["\n".join(_texts_of(frame, text_col, rows)) for rows in flagged_calls]
+            types = est.predict_type_from_features(est.transform_features(joined))
+            for rows, kind in zip(flagged_calls, types, strict=True):
+                for row in rows:
+                    scam_type[row] = kind if verdict[row] != "legit" else ""
+        out = frame.copy()
+        out["turn"] = turn
+        out["scam_probability"] = np.round(proba, 6)
+        out["is_scam"] = np.where(proba >= t, "true", "false")
+        out["verdict"] = verdict
+        out["scam_type"] = scam_type
+        if evidence:
+            out["evidence"] = evidence_col
+        out["note"] = np.where([_missing(v) or not str(v).strip() for v in frame[text_col]], "empty", "")
+        _add_turn_summary(out, trajectories, rows_of_call, t, trajectory)
+        return out
 
     def predict(
         self, text: str, *, threshold: float | None = None, top_k: int = 5, redact: bool = False
@@ -469,6 +582,130 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
 # --- files ---------------------------------------------------------------------------------------
 
 
+def stream(
+    model: ScamModel,
+    lines: Iterable[str],
+    *,
+    threshold: float | None = None,
+    evidence: bool = True,
+    idle_timeout: float = 900.0,
+    max_calls: int = 100_000,
+) -> Iterator[dict[str, Any]]:
+    """Score a live stream of utterances: one answer per input line, as soon as it is read.
+
+    Each line is a JSON object ``{"call_id": ..., "text": ..., "speaker": ...}`` (``speaker``
+    optional; ``"end": true`` closes the call, ``text`` may then be left out). The answer has
+    ``line``, ``call_id``, ``turn`` (1-based), the call's ``scam_probability`` and ``verdict``
+    so far, ``alarm`` (true on the turn that first reaches the scam threshold) and, unless
+    ``evidence`` is off, the ``evidence`` so far. A line that cannot be read gets
+    ``{"line": n, "error": "..."}`` and the stream goes on. Memory is bounded: ended calls are
+    dropped, idle ones after ``idle_timeout`` seconds, the least recently active beyond
+    ``max_calls``.
+    """
+    from .turns import CallTracker, TurnScorer
+
+    scorer = TurnScorer(model.estimator)
+    if threshold is not None:
+        scorer.threshold = float(threshold)
+    tracker = CallTracker(scorer, idle_timeout=idle_timeout, max_calls=max_calls)
+    est = model.estimator
+    for number, raw in enumerate(lines, start=1):
+        try:
+            call_id, text, end = _utterance(raw)
+        except DataError as exc:
+            yield {"line": number, "error": str(exc)}
+            continue
+        state = tracker.state(call_id)
+        answer: dict[str, Any] = {"line": number, "call_id": call_id}
+        if text is not None:
+            p = float(scorer.add_turns([state], [text])[0])
+            answer.update(
+                turn=state.turns,
+                scam_probability=round(p, 6),
+                verdict=str(est.verdicts(np.array([p]), scorer.threshold)[0]),
+                alarm=state.alarm_turn == state.turns,
+            )
+            if evidence:
+                answer["evidence"] = [{"phrase": ph, "weight": w} for ph, w in scorer.evidence(state)]
+        else:
+            answer.update(turn=state.turns)
+        if end:
+            tracker.end(call_id)
+            answer["end"] = True
+        yield answer
+
+
+def _utterance(raw: str) -> tuple[str, str | None, bool]:
+    """Read one stream line: (call id, text or None, end); :class:`DataError` says what is wrong."""
+    try:
+        item = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not a JSON object ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(item, dict):
+        raise DataError('not a JSON object; send {"call_id": ..., "text": ...}')
+    call_id = item.get("call_id")
+    if isinstance(call_id, bool) or not isinstance(call_id, str | int) or call_id == "":
+        raise DataError('"call_id" is missing or not a string or integer')
+    end = item.get("end", False)
+    if not isinstance(end, bool):
+        raise DataError('"end" must be true or false')
+    text = item.get("text")
+    if text is None and not end:
+        raise DataError('"text" is missing (only a line with "end": true may leave it out)')
+    if text is not None and not isinstance(text, str):
+        raise DataError('"text" must be a string')
+    speaker = item.get("speaker")
+    if speaker is not None and not isinstance(speaker, str):
+        raise DataError('"speaker" must be a string')
+    if text is not None and len(text) > MAX_TRANSCRIPT_CHARS:
+        text = text[:MAX_TRANSCRIPT_CHARS]
+    return str(call_id), text, end
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _texts_of(frame: pd.DataFrame, text_col: str, rows: list[int]) -> list[str]:
+    values = frame[text_col].to_numpy()[rows]
+    return ["" if _missing(v) else str(v) for v in values]
+
+
+def _turn_order(frame: pd.DataFrame, call_id_col: str, turn_col: str | None) -> np.ndarray:
+    """Row positions grouped by call (calls in order of first appearance), turns in order."""
+    calls = frame[call_id_col].astype(str)
+    first = pd.factorize(calls)[0]
+    keys: list[Any] = [np.arange(len(frame))]
+    if turn_col is not None:
+        turns = pd.to_numeric(frame[turn_col], errors="coerce")
+        if turns.isna().any():  # not all numbers: order as text
+            keys.append(pd.factorize(frame[turn_col].astype(str), sort=True)[0])
+        else:
+            keys.append(turns.to_numpy())
+    keys.append(first)
+    return np.lexsort(keys)
+
+
+def _add_turn_summary(
+    out: pd.DataFrame, trajectories: list[np.ndarray], rows_of_call: list[Any], threshold: float, trajectory: bool
+) -> None:
+    """Per call: the alarm turn, the highest prefix probability and (optionally) every one of them."""
+    n = len(out)
+    alarm = np.full(n, "", dtype=object)
+    highest = np.full(n, np.nan)
+    path = np.full(n, "[]", dtype=object)
+    for rows, probabilities in zip(rows_of_call, trajectories, strict=True):
+        crossed = np.flatnonzero(probabilities >= threshold)
+        rows = [rows] if isinstance(rows, int) else rows
+        alarm[rows] = str(int(crossed[0]) + 1) if len(crossed) else ""
+        highest[rows] = round(float(probabilities.max()), 6) if len(probabilities) else np.nan
+        path[rows] = json.dumps([round(float(p), 6) for p in probabilities])
+    out["alarm_turn"] = alarm
+    out["max_probability"] = highest
+    if trajectory:
+        out["trajectory"] = path
+
+
 def _check_frame(frame: pd.DataFrame, text_col: str, overwrite_columns: bool, source: str | Path) -> None:
     check_text_column(frame, text_col, source)
     clash = [c for c in OUTPUT_COLUMNS if c in frame.columns]
@@ -500,22 +737,39 @@ def score_file(
     progress: Callable[[int], None] | None = None,
     redact: bool = False,
     jobs: int | None = 1,
+    by_turn: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Score a table file chunk by chunk into ``output_path`` (atomically) or standard output.
 
     Returns a summary: rows, rows flagged per verdict, rows without a score. With ``redact``,
     personal data is masked in the text columns and the evidence written (not in the scoring).
     ``jobs`` worker processes score chunks in parallel (``None`` or 0: all CPUs); the output
-    is the same for any number of jobs.
+    is the same for any number of jobs. ``by_turn`` (keyword arguments of
+    :meth:`ScamModel.score_turns`: ``call_id_col``, ``turn_col``, ``speaker_col``,
+    ``trajectory``) scores turn by turn in one process; long format is read whole, since the
+    turns of a call may be anywhere in the file.
     """
     summary: dict[str, Any] = {"rows": 0, "scam": 0, "suspicious": 0, "legit": 0, "not_scored": 0}
     chunks = iter_table_chunks(input_path, fmt=input_format, chunksize=chunksize, encoding=encoding)
     options = {"threshold": threshold, "evidence": evidence, "redact": redact}
+    if by_turn is not None:
+        if by_turn.get("call_id_col"):
+            chunks = iter([pd.concat(list(chunks), ignore_index=True)])
+        turn_options = {"threshold": threshold, "evidence": evidence, "overwrite_columns": overwrite_columns}
+        results: Iterator[pd.DataFrame] = (
+            model.score_turns(chunk, text_col=text_col, source=input_path, **turn_options, **by_turn)
+            for chunk in chunks
+        )
+        if redact:
+            results = (redact_frame(r, [c for c in r.columns if c != "trajectory"]) for r in results)
+    else:
+        jobs = resolve_jobs(jobs)
+        results = (
+            _with_scores(chunk, scores, redact)
+            for chunk, scores in _scores_of(model, chunks, jobs, options, text_col, overwrite_columns, input_path)
+        )
     with TableWriter(output_path, fmt=output_format, force=force) as writer:
-        for chunk, scores in _scores_of(
-            model, chunks, resolve_jobs(jobs), options, text_col, overwrite_columns, input_path
-        ):
-            scored = _with_scores(chunk, scores, redact)
+        for scored in results:
             writer.write(scored)
             summary["rows"] += len(scored)
             counts = scored["verdict"].value_counts()

@@ -280,6 +280,24 @@ def score(
             "--jobs", "-j", min=0, help="Worker processes (0: one per CPU). The output is the same for any N."
         ),
     ] = 0,
+    by_turn: Annotated[
+        bool,
+        typer.Option(
+            "--by-turn", help="Score turn by turn: add alarm_turn and max_probability (and turn, long format)."
+        ),
+    ] = False,
+    call_id_col: Annotated[
+        str | None, typer.Option("--call-id-col", help="Long format (--by-turn): the column naming each row's call.")
+    ] = None,
+    turn_col: Annotated[
+        str | None, typer.Option("--turn-col", help="Long format: the column giving the order of turns in a call.")
+    ] = None,
+    speaker_col: Annotated[
+        str | None, typer.Option("--speaker-col", help="Long format: the speaker column (kept, not scored).")
+    ] = None,
+    trajectory: Annotated[
+        bool, typer.Option("--trajectory", help="With --by-turn: add the probability after every turn (JSON list).")
+    ] = False,
 ) -> None:
     """Score a file of transcripts: adds scam_probability, is_scam, verdict, scam_type, evidence, note."""
     with _errors():
@@ -293,6 +311,13 @@ def score(
                 raise DataError(f"{output_path}: is a directory; give a file path for --output-path")
             if Path(output_path).exists() and not force:
                 raise OutputExistsError(f"{output_path}: output file exists; pass --force to replace it")
+        if not by_turn and (call_id_col or turn_col or speaker_col or trajectory):
+            raise DataError("--call-id-col, --turn-col, --speaker-col and --trajectory need --by-turn")
+        turn_options = (
+            {"call_id_col": call_id_col, "turn_col": turn_col, "speaker_col": speaker_col, "trajectory": trajectory}
+            if by_turn
+            else None
+        )
         _state["streaming"] = output_path in (None, "-")
         from .api import load, score_file  # after the checks: bad input fails fast
 
@@ -314,12 +339,46 @@ def score(
                 progress=(lambda n: (bar.advance(task, n), bar.refresh())) if bar else None,
                 redact=redact,
                 jobs=jobs,
+                by_turn=turn_options,
             )
         if output_path not in (None, "-"):
             _err(
                 f"Scored {summary['rows']} rows: {summary['scam']} scam, {summary['suspicious']} suspicious, "
                 f"{summary['legit']} legit, {summary['not_scored']} not scored (see the note column) -> {output_path}"
             )
+
+
+@app.command()
+def stream(
+    model_path: ModelPath = None,
+    threshold: Threshold = None,
+    evidence: Annotated[bool, typer.Option("--evidence/--no-evidence", help="Add the evidence so far.")] = True,
+    idle_timeout: Annotated[
+        float, typer.Option("--idle-timeout", min=1.0, help="Forget a call after this many seconds without a turn.")
+    ] = 900.0,
+    max_calls: Annotated[
+        int, typer.Option("--max-calls", min=1, help="Open calls kept at most (the least recently active go first).")
+    ] = 100_000,
+) -> None:
+    """Score live calls: JSON Lines in on stdin, one JSON answer per line out, flushed at once.
+
+    In: {"call_id": "c1", "text": "...", "speaker": "caller"} per utterance; "end": true closes
+    a call. Out: call_id, turn, scam_probability, verdict, alarm (true on the turn that first
+    reaches the scam threshold) and the evidence so far; a bad line gets {"line": n, "error": ...}.
+    """
+    with _errors():
+        from .api import load
+        from .api import stream as stream_scores
+
+        _state["streaming"] = True
+        model = load(model_path, notify=_notify)
+        lines = iter(sys.stdin.readline, "")
+        answers = stream_scores(
+            model, lines, threshold=threshold, evidence=evidence, idle_timeout=idle_timeout, max_calls=max_calls
+        )
+        for answer in answers:
+            sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
 
 
 @app.command()

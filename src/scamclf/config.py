@@ -14,6 +14,7 @@ __all__ = [
     "OUTPUT_COLUMNS",
     "SCAM_LABEL_VALUES",
     "SCAM_TYPES",
+    "TURN_COLUMNS",
     "VERDICTS",
     "normalise_label",
     "user_model_path",
@@ -44,6 +45,8 @@ VERDICTS = ("scam", "suspicious", "legit")
 
 # Columns that scoring adds to a table; an input that already has one is refused unless told.
 OUTPUT_COLUMNS = ("scam_probability", "is_scam", "verdict", "scam_type", "evidence", "note")
+#: Added by ``score --by-turn`` (``turn`` in long format, ``trajectory`` on request).
+TURN_COLUMNS = ("turn", "alarm_turn", "max_probability", "trajectory")
 
 MODEL_ENV_VAR = "SCAMCLF_MODEL"
 DEFAULT_PROJECT_MODEL_PATH = Path("models") / "scamclf.joblib"

@@ -225,11 +225,15 @@ class Lexicon:
 
     def feature_matrix(self, texts: list[str]) -> np.ndarray:
         """Return :meth:`features` of each normalised text, one row each."""
-        counts = self.count_many(texts)
+        return self.features_from_counts(self.count_many(texts))
+
+    def features_from_counts(self, counts: np.ndarray) -> np.ndarray:
+        """The cue features of rows of cue counts (as :meth:`count_many` returns them)."""
+        counts = np.atleast_2d(np.asarray(counts, dtype=np.float64))
         present = counts > 0
         index = {c: i for i, c in enumerate(self.cues)}
         pairs = np.column_stack(
-            [present[:, index[a]] & present[:, index[b]] for a, b in self.pairs] or [np.zeros(len(texts), dtype=bool)]
+            [present[:, index[a]] & present[:, index[b]] for a, b in self.pairs] or [np.zeros(len(counts), dtype=bool)]
         )[:, : len(self.pairs)]
         scam = [index[c] for c in self.cues if self.polarity[c] == "scam"]
         kinds = present[:, scam].sum(axis=1, keepdims=True)

@@ -526,16 +526,14 @@ def _expand_digits(ngram: str, normalised: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _fragment_pattern(fragment: str) -> re.Pattern[str]:
-    """The first place ``fragment`` occurs, widened to its whole word (Latin script).
-
-    char_wb n-grams keep the word-boundary space: " ac" starts a word, so it must not be
-    credited to "place". CJK fragments are not widened: CJK text has no spaces between words.
-    """
-    core = re.escape(fragment.strip()).replace("0", r"\d+")
-    cjk = _CJK_CHAR.search(fragment) is not None
-    before = r"(?<!\S)" if fragment.startswith(" ") else "" if cjk else r"(?<!\S)\S*?"
-    after = r"(?!\S)" if fragment.endswith(" ") else "" if cjk else r"\S*"
-    return re.compile(before + core + after)
+    # char_wb n-grams keep the word-boundary space: " ac" starts a word, so it must not be
+    # credited to "place".
+    pattern = re.escape(fragment.strip()).replace("0", r"\d+")
+    if fragment.startswith(" "):
+        pattern = r"(?<!\S)" + pattern
+    if fragment.endswith(" "):
+        pattern += r"(?!\S)"
+    return re.compile(pattern)
 
 
 def _word_around(fragment: str, normalised: str) -> str | None:
@@ -543,4 +541,13 @@ def _word_around(fragment: str, normalised: str) -> str | None:
     if not fragment.strip():
         return None
     match = _fragment_pattern(fragment).search(normalised)
-    return None if match is None else match.group(0)
+    if match is None:
+        return None
+    start, end = match.span()
+    if _is_cjk(fragment):  # CJK text has no spaces between words: the fragment itself
+        return normalised[start:end]
+    while start > 0 and not normalised[start - 1].isspace():
+        start -= 1
+    while end < len(normalised) and not normalised[end].isspace():
+        end += 1
+    return normalised[start:end]

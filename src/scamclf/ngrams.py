@@ -198,12 +198,19 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> sp.csr_matrix:
         """Return the TF-IDF matrix of documents ``X`` (float32 CSR, rows L2-normalised)."""
+        return self._by_slices(X, lambda counts: self._tfidf(counts, summed=True))
+
+    def count(self, X: Any) -> sp.csr_matrix:
+        """Return the raw n-gram counts of documents ``X`` over the vocabulary (no duplicates)."""
+        return self._by_slices(X, lambda counts: counts)
+
+    def _by_slices(self, X: Any, finish: Any) -> sp.csr_matrix:
         check_is_fitted(self, "terms_")
         docs = _documents(X)
         count = self._counts_char if self.analyzer == "char_wb" else self._counts_word
         # Slices of about a quarter of a million characters keep the temporary arrays small
         # (tens of MB) however large the batch.
-        parts = [self._tfidf(count(docs[a:b]), summed=True) for a, b in text_slices(docs)]
+        parts = [finish(count(docs[a:b])) for a, b in text_slices(docs)]
         if len(parts) == 1:
             return parts[0]
         return sp.csr_matrix(sp.vstack(parts, format="csr"))

@@ -1,0 +1,283 @@
+"""Score a call turn by turn, incrementally: the early warning.
+
+A call's features are the sums of its turns' n-gram and cue counts (n-grams do not cross turns).
+For a TF-IDF block, the linear score of the L2-normalised row is ``S / sqrt(Q)`` with
+``S = sum_j w_j v_j`` and ``Q = sum_j v_j ** 2`` over the block's columns, where
+``v_j = (1 + log c_j) idf_j``. A new turn changes only the columns it contains, so ``S`` and ``Q``
+are updated with those columns alone: the cost of a turn does not grow with the length of the
+call. The cue block is a function of the call's few cue counts. Evidence keeps, per block, the
+few columns with the largest positive numerators ``w_j v_j`` (they only grow as counts grow), so
+it is bounded too.
+
+:func:`reference_trajectory` computes the same prefix probabilities from scratch (every prefix
+summed and weighed again); the tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .features import mask_digits, normalise_text
+from .model import ScamClassifier, _fold_subphrases
+
+__all__ = ["CallState", "CallTracker", "TurnScorer", "reference_trajectory", "split_turns"]
+
+_CANDIDATES = 20  # columns kept per block for the evidence
+
+
+def split_turns(text: Any) -> list[str]:
+    """One call transcript, one turn per line, as its list of turns (blank lines dropped).
+
+    >>> split_turns("A: hello\\n\\nB: this is the police\\n")
+    ['A: hello', 'B: this is the police']
+    """
+    if text is None or (isinstance(text, float) and text != text):
+        return []
+    return [line for line in str(text).splitlines() if line.strip()]
+
+
+@dataclass
+class CallState:
+    """What scamclf remembers about one call in progress."""
+
+    counts: list[dict[int, float]]
+    s: list[float]
+    q: list[float]
+    cues: np.ndarray
+    top: list[dict[int, float]]
+    phrases: dict[int, str] = field(default_factory=dict)
+    cue_phrases: dict[str, str] = field(default_factory=dict)
+    turns: int = 0
+    probability: float = float("nan")
+    max_probability: float = float("nan")
+    alarm_turn: int | None = None
+    last_seen: float = field(default_factory=time.monotonic)
+
+
+class TurnScorer:
+    """Incremental prefix scores of calls, from a fitted :class:`~scamclf.model.ScamClassifier`.
+
+    Examples
+    --------
+    >>> scorer = TurnScorer(model.estimator)  # doctest: +SKIP
+    >>> call = scorer.new_call()  # doctest: +SKIP
+    >>> scorer.add_turns([call, call], ["hello this is bukit aman", "transfer to a safe account"])  # doctest: +SKIP
+    array([0.41, 0.93])
+    """
+
+    def __init__(self, estimator: ScamClassifier, *, top_k: int = 5) -> None:
+        features = estimator.features_
+        coef = np.asarray(estimator.linear_.coef_, dtype=np.float64).ravel()
+        weights = np.zeros(features.n_features_out_, dtype=np.float64)
+        if estimator.feature_mask_ is None:
+            weights[:] = coef
+        else:
+            weights[estimator.feature_mask_] = coef
+        self.estimator = estimator
+        self.top_k = top_k
+        self.threshold = float(estimator.threshold_)
+        self.blocks: list[tuple[Any, int, np.ndarray, np.ndarray]] = []
+        offset = 0
+        for _, vec in features.vectorisers_:
+            width = vec.n_features_out_
+            self.blocks.append((vec, offset, np.asarray(vec.idf_, dtype=np.float64), weights[offset : offset + width]))
+            offset += width
+        self.lexicon = features.lexicon_
+        self.lexicon_offset = offset
+        self.lexicon_weights = weights[offset:] * float(features.lexicon_weight)
+        self.intercept = float(estimator.linear_.intercept_[0])
+        self.slope = float(estimator.calibrator_.coef_[0, 0])
+        self.bias = float(estimator.calibrator_.intercept_[0])
+        self.names = features.get_feature_names_out()
+
+    def new_call(self) -> CallState:
+        """An empty call: no turns yet."""
+        n = len(self.blocks)
+        cues = np.zeros(len(self.lexicon.cues) if self.lexicon is not None else 0)
+        return CallState(counts=[{} for _ in range(n)], s=[0.0] * n, q=[0.0] * n, cues=cues, top=[{} for _ in range(n)])
+
+    # --- featurising and updating ----------------------------------------------------------------
+
+    def featurise(self, texts: list[str]) -> tuple[list[str], list[sp.csr_matrix], np.ndarray]:
+        """Per-turn features of ``texts``: normalised text, count rows per block, cue counts."""
+        normalised = [normalise_text(t) for t in texts]
+        masked = [mask_digits(t) for t in normalised]
+        counts = [sp.csr_matrix(vec.count(masked), dtype=np.float64) for vec, _, _, _ in self.blocks]
+        cues = self.lexicon.count_many(normalised) if self.lexicon is not None else np.zeros((len(texts), 0))
+        return normalised, counts, cues
+
+    def add_turns(self, states: list[CallState], texts: list[str]) -> np.ndarray:
+        """Add one turn to each state (a state may repeat: its turns apply in order); return the probabilities."""
+        normalised, counts, cues = self.featurise(texts)
+        out = np.empty(len(texts))
+        for i, state in enumerate(states):
+            rows = [(c.indices[c.indptr[i] : c.indptr[i + 1]], c.data[c.indptr[i] : c.indptr[i + 1]]) for c in counts]
+            out[i] = self.update(state, rows, cues[i], normalised[i])
+        return out
+
+    def update(
+        self, state: CallState, rows: list[tuple[np.ndarray, np.ndarray]], cue_counts: np.ndarray, normalised: str
+    ) -> float:
+        """Apply one featurised turn to ``state``; return the call's probability after it."""
+        for b, ((vec, offset, idf, weight), (columns, added)) in enumerate(zip(self.blocks, rows, strict=True)):
+            counts, top = state.counts[b], state.top[b]
+            s, q = state.s[b], state.q[b]
+            sublinear = vec.sublinear_tf
+            for j, add in zip(columns.tolist(), added.tolist(), strict=True):
+                old = counts.get(j, 0.0)
+                new = old + add
+                counts[j] = new
+                v_old = ((1.0 + math.log(old)) if sublinear else old) * idf[j] if old > 0 else 0.0
+                v_new = ((1.0 + math.log(new)) if sublinear else new) * idf[j]
+                w = weight[j]
+                s += w * (v_new - v_old)
+                q += v_new * v_new - v_old * v_old
+                if w > 0:
+                    self._keep_top(state, top, j, w * v_new, offset, normalised)
+            state.s[b], state.q[b] = s, q
+        if len(cue_counts):
+            for cue in np.flatnonzero(cue_counts).tolist():
+                name = self.lexicon.cues[cue]
+                if name not in state.cue_phrases:
+                    spans = self.lexicon.spans(normalised, name)
+                    if spans:
+                        state.cue_phrases[name] = normalised[spans[0][0] : spans[0][1]].strip()
+            state.cues = state.cues + cue_counts
+        state.turns += 1
+        state.last_seen = time.monotonic()
+        p = self._probability(state)
+        state.probability = p
+        if not state.max_probability >= p:  # also when it is still NaN
+            state.max_probability = p
+        if state.alarm_turn is None and p >= self.threshold:
+            state.alarm_turn = state.turns
+        return p
+
+    def _keep_top(self, state: CallState, top: dict[int, float], j: int, value: float, offset: int, text: str) -> None:
+        if j not in top and len(top) >= _CANDIDATES:
+            smallest = min(top, key=top.__getitem__)
+            if top[smallest] >= value:
+                return
+            del top[smallest]
+        top[j] = value
+        column = offset + j
+        if column not in state.phrases:
+            phrase = self.estimator._phrase_for(self.names[column], text)
+            if phrase:
+                state.phrases[column] = phrase
+
+    def decision(self, state: CallState) -> float:
+        """The uncalibrated linear score of the call so far."""
+        d = self.intercept
+        for s, q in zip(state.s, state.q, strict=True):
+            if q > 0:
+                d += s / math.sqrt(q)
+        if self.lexicon is not None:
+            d += float(self.lexicon.features_from_counts(state.cues)[0] @ self.lexicon_weights)
+        return d
+
+    def _probability(self, state: CallState) -> float:
+        return 1.0 / (1.0 + math.exp(-(self.slope * self.decision(state) + self.bias)))
+
+    # --- results ---------------------------------------------------------------------------------
+
+    def evidence(self, state: CallState) -> list[tuple[str, float]]:
+        """The phrases of the call so far that raised its score most."""
+        phrases: dict[str, float] = {}
+        for b, (_, offset, _, _) in enumerate(self.blocks):
+            norm = math.sqrt(state.q[b]) if state.q[b] > 0 else 0.0
+            for j, numerator in state.top[b].items():
+                phrase = state.phrases.get(offset + j)
+                if phrase and norm:
+                    phrases[phrase] = phrases.get(phrase, 0.0) + float(numerator / norm)
+        if self.lexicon is not None and state.cues.any():
+            values = self.lexicon.features_from_counts(state.cues)[0] * self.lexicon_weights
+            for name, value in zip(self.lexicon.feature_names, values.tolist(), strict=True):
+                phrase = state.cue_phrases.get(name.split("&")[0])
+                if value > 0 and phrase:
+                    phrases[phrase] = phrases.get(phrase, 0.0) + float(value)
+        merged = sorted(_fold_subphrases(phrases).items(), key=lambda kv: -kv[1])
+        return [(p, round(w, 3)) for p, w in merged[: self.top_k]]
+
+    def trajectories(self, calls: list[list[str]]) -> list[np.ndarray]:
+        """The probability after every turn of each call (all turns featurised in one batch)."""
+        flat = [turn for turns in calls for turn in turns]
+        normalised, counts, cues = self.featurise(flat)
+        out, k = [], 0
+        for turns in calls:
+            state = self.new_call()
+            probabilities = np.empty(len(turns))
+            for t in range(len(turns)):
+                rows = [
+                    (c.indices[c.indptr[k] : c.indptr[k + 1]], c.data[c.indptr[k] : c.indptr[k + 1]]) for c in counts
+                ]
+                probabilities[t] = self.update(state, rows, cues[k], normalised[k])
+                k += 1
+            out.append(probabilities)
+        return out
+
+
+def reference_trajectory(scorer: TurnScorer, turns: list[str]) -> np.ndarray:
+    """Prefix probabilities computed from scratch: each prefix's counts summed and weighed anew.
+
+    The slow path that :class:`TurnScorer` must agree with; O(turns^2), for tests and benchmarks.
+    """
+    _, counts, cues = scorer.featurise(turns)
+    out = np.empty(len(turns))
+    for k in range(1, len(turns) + 1):
+        decision = scorer.intercept
+        for (vec, _, idf, weight), block in zip(scorer.blocks, counts, strict=True):
+            prefix = np.asarray(block[:k].sum(axis=0)).ravel()
+            present = prefix > 0
+            values = np.zeros_like(prefix)
+            values[present] = (1.0 + np.log(prefix[present]) if vec.sublinear_tf else prefix[present]) * idf[present]
+            norm = np.sqrt(values @ values)
+            if norm > 0:
+                decision += float(values @ weight) / norm
+        if scorer.lexicon is not None:
+            decision += float(scorer.lexicon.features_from_counts(cues[:k].sum(axis=0))[0] @ scorer.lexicon_weights)
+        out[k - 1] = 1.0 / (1.0 + np.exp(-(scorer.slope * decision + scorer.bias)))
+    return out
+
+
+class CallTracker:
+    """The calls in progress of a live stream, in bounded memory.
+
+    A call is dropped when it ends, when it has been idle for ``idle_timeout`` seconds, or (the
+    least recently active first) when more than ``max_calls`` are open.
+    """
+
+    def __init__(self, scorer: TurnScorer, *, idle_timeout: float = 900.0, max_calls: int = 100_000) -> None:
+        self.scorer = scorer
+        self.idle_timeout = idle_timeout
+        self.max_calls = max_calls
+        self.calls: dict[str, CallState] = {}  # insertion order = least recently active first
+        self._swept = time.monotonic()
+
+    def state(self, call_id: str) -> CallState:
+        """The state of ``call_id`` (a new call if unknown), marked as the most recently active."""
+        now = time.monotonic()
+        if now - self._swept >= 1.0:
+            self._sweep(now)
+        state = self.calls.pop(call_id, None)
+        if state is None:
+            state = self.scorer.new_call()
+            while len(self.calls) >= self.max_calls:
+                del self.calls[next(iter(self.calls))]
+        self.calls[call_id] = state
+        return state
+
+    def end(self, call_id: str) -> None:
+        self.calls.pop(call_id, None)
+
+    def _sweep(self, now: float) -> None:
+        self._swept = now
+        stale = [c for c, s in self.calls.items() if now - s.last_seen > self.idle_timeout]
+        for call_id in stale:
+            del self.calls[call_id]

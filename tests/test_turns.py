@@ -1,0 +1,175 @@
+"""Turn-by-turn scoring: incremental prefix scores, score --by-turn and the live stream."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from scamclf.errors import DataError
+from scamclf.turns import CallTracker, TurnScorer, reference_trajectory, split_turns
+
+_WORDS = ["this", "is", "the", "police", "your", "parcel", "drugs", "safe", "account", "transfer", "hi", "mum"]
+_TURN = st.one_of(
+    st.lists(st.sampled_from(_WORDS), min_size=0, max_size=9).map(" ".join),
+    st.text(max_size=30),  # anything at all: emoji, CJK, control characters, digits
+)
+
+
+@pytest.fixture(scope="module")
+def scorer(fitted):
+    return TurnScorer(fitted.estimator)
+
+
+@given(turns=st.lists(_TURN, min_size=1, max_size=8))
+def test_incremental_equals_from_scratch(scorer, turns):
+    incremental = scorer.trajectories([turns])[0]
+    assert np.all((incremental >= 0) & (incremental <= 1))
+    np.testing.assert_allclose(incremental, reference_trajectory(scorer, turns), rtol=0, atol=1e-6)
+
+
+def test_a_single_turn_scores_like_the_whole_text(fitted, scorer):
+    text = "this is the police your parcel holds drugs transfer to a safe account"
+    single = scorer.trajectories([[text]])[0][0]
+    assert single == pytest.approx(fitted.estimator.predict_proba([text])[0, 1], abs=1e-5)
+
+
+def test_interleaved_calls_keep_their_own_state(scorer):
+    a = ["hi mum", "this is the police", "transfer to a safe account"]
+    b = ["your parcel", "holds drugs"]
+    expected_a, expected_b = scorer.trajectories([a, b])
+    call_a, call_b = scorer.new_call(), scorer.new_call()
+    got = scorer.add_turns([call_a, call_b, call_a, call_b, call_a], [a[0], b[0], a[1], b[1], a[2]])
+    np.testing.assert_allclose(got[[0, 2, 4]], expected_a, atol=1e-12)
+    np.testing.assert_allclose(got[[1, 3]], expected_b, atol=1e-12)
+    assert call_a.turns == 3 and call_b.turns == 2
+    assert call_a.max_probability == pytest.approx(expected_a.max())
+
+
+def test_split_turns():
+    assert split_turns("A: hi\r\n\nB: police\n") == ["A: hi", "B: police"]
+    assert split_turns(None) == split_turns(float("nan")) == []
+
+
+def test_score_turns_one_text_per_call(fitted):
+    frame = pd.DataFrame({"text": ["A: hi mum\nB: this is the police\nA: transfer to a safe account", "", "hi"]})
+    out = fitted.score_turns(frame, trajectory=True)
+    assert list(out.columns[-3:]) == ["alarm_turn", "max_probability", "trajectory"]
+    for _, row in out.iterrows():
+        path = json.loads(row["trajectory"])
+        crossed = [i + 1 for i, p in enumerate(path) if p >= fitted.threshold]
+        assert row["alarm_turn"] == (str(crossed[0]) if crossed else "")
+        if path:
+            assert row["max_probability"] == pytest.approx(max(path))
+    assert json.loads(out.loc[1, "trajectory"]) == []
+
+
+def test_score_turns_long_format_orders_turns_and_repeats_call_values(fitted):
+    frame = pd.DataFrame(
+        {
+            "call": ["x", "y", "x", "x"],
+            "t": [3, 1, 1, 2],
+            "who": ["a", "b", "a", "b"],
+            "text": ["transfer to a safe account", "hi mum", "this is the police", "your parcel holds drugs"],
+        }
+    )
+    out = fitted.score_turns(frame, call_id_col="call", turn_col="t", speaker_col="who", trajectory=True)
+    assert out["turn"].tolist() == [3, 1, 1, 2]
+    x = out[out["call"] == "x"].sort_values("turn")
+    path = json.loads(x["trajectory"].iloc[0])
+    assert x["scam_probability"].tolist() == pytest.approx(path, abs=1e-6)
+    assert x["max_probability"].nunique() == 1 and x["alarm_turn"].nunique() == 1
+    scorer = TurnScorer(fitted.estimator)
+    expected = scorer.trajectories([["this is the police", "your parcel holds drugs", "transfer to a safe account"]])[0]
+    assert path == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"call_id_col": "nope"}, "no column 'nope'"),
+        ({"turn_col": "t"}, "give --call-id-col"),
+    ],
+)
+def test_score_turns_bad_columns(fitted, kwargs, message):
+    frame = pd.DataFrame({"text": ["hi"], "t": [1]})
+    with pytest.raises(DataError, match=message):
+        fitted.score_turns(frame, **kwargs)
+
+
+def test_cli_score_by_turn_and_its_options(model_path, tmp_path):
+    from typer.testing import CliRunner
+
+    from scamclf.cli import app
+
+    src = tmp_path / "turns.csv"
+    pd.DataFrame({"call": ["a", "a", "b"], "text": ["hi", "this is the police", "hi mum"]}).to_csv(src, index=False)
+    out = tmp_path / "out.csv"
+    args = ["score", str(src), "--model-path", str(model_path), "--by-turn", "--call-id-col", "call"]
+    result = CliRunner().invoke(app, [*args, "--trajectory", "--output-path", str(out)])
+    assert result.exit_code == 0, result.output
+    scored = pd.read_csv(out, keep_default_na=False)
+    assert scored["turn"].tolist() == [1, 2, 1]
+    assert {"alarm_turn", "max_probability", "trajectory"} <= set(scored.columns)
+    result = CliRunner().invoke(app, ["score", str(src), "--model-path", str(model_path), "--call-id-col", "call"])
+    assert result.exit_code == 1 and "need --by-turn" in result.output
+
+
+def test_tracker_bounds_memory(scorer, monkeypatch):
+    import scamclf.turns as turns
+
+    clock = [1000.0]
+    monkeypatch.setattr(turns.time, "monotonic", lambda: clock[0])
+    tracker = CallTracker(scorer, idle_timeout=60, max_calls=2)
+    for call in ("a", "b", "c"):
+        scorer.add_turns([tracker.state(call)], ["hi"])
+    assert list(tracker.calls) == ["b", "c"]  # the least recently active went first
+    clock[0] += 61
+    tracker.state("d")
+    assert list(tracker.calls) == ["d"]  # b and c idled out
+    tracker.end("d")
+    assert tracker.calls == {}
+
+
+def test_stream_answers_each_line_before_the_next(scamclf_exe, model_path, tmp_path):
+    process = subprocess.Popen(
+        [scamclf_exe, "stream", "--model-path", str(model_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+    assert process.stdin is not None and process.stdout is not None
+
+    def ask(line: str) -> dict:
+        process.stdin.write(line + "\n")
+        process.stdin.flush()
+        return json.loads(process.stdout.readline())  # answered before the next line is sent
+
+    try:
+        first = ask(json.dumps({"call_id": "c1", "text": "this is the police", "speaker": "caller"}))
+        assert first["call_id"] == "c1" and first["turn"] == 1 and first["line"] == 1
+        assert 0 <= first["scam_probability"] <= 1 and first["verdict"] in ("scam", "suspicious", "legit")
+        assert isinstance(first["evidence"], list)
+        assert ask("{not json")["error"].startswith("not a JSON object")
+        assert "call_id" in ask(json.dumps({"text": "no id"}))["error"]
+        other = ask(json.dumps({"call_id": 7, "text": "hi mum"}))
+        assert other["call_id"] == "7" and other["turn"] == 1
+        second = ask(json.dumps({"call_id": "c1", "text": "transfer your savings to a safe account"}))
+        assert second["turn"] == 2
+        alarms = [a["alarm"] for a in (first, second)]
+        assert alarms.count(True) <= 1
+        ended = ask(json.dumps({"call_id": "c1", "end": True}))
+        assert ended["end"] is True
+        again = ask(json.dumps({"call_id": "c1", "text": "hello"}))
+        assert again["turn"] == 1  # a closed call starts afresh
+    finally:
+        process.stdin.close()
+        process.wait(timeout=60)
+    assert process.returncode == 0, process.stderr.read()
