@@ -173,3 +173,36 @@ def test_stream_answers_each_line_before_the_next(scamclf_exe, model_path, tmp_p
         process.stdin.close()
         process.wait(timeout=60)
     assert process.returncode == 0, process.stderr.read()
+
+
+def test_evaluate_by_turn_writes_the_early_detection_curve(model_path, tmp_path):
+    from typer.testing import CliRunner
+
+    from scamclf.cli import app
+
+    rows = []
+    for i in range(6):
+        scam = i % 2 == 0
+        turns = (
+            ["hi", "this is the police", "your parcel holds drugs transfer to a safe account"] if scam else ["hi mum"]
+        )
+        rows += [
+            {"call": f"c{i}", "t": k, "text": turn, "label": "scam" if scam else "legit"}
+            for k, turn in enumerate(turns)
+        ]
+    src = tmp_path / "turns.csv"
+    pd.DataFrame(rows).sample(frac=1, random_state=0).to_csv(src, index=False)
+    report_dir = tmp_path / "report"
+    args = ["evaluate", str(src), "--model-path", str(model_path), "--call-id-col", "call", "--turn-col", "t"]
+    result = CliRunner().invoke(app, [*args, "--by-turn", "--report-dir", str(report_dir)])
+    assert result.exit_code == 0, result.output
+    assert "Early detection" in result.output
+    report = json.loads((report_dir / "report.json").read_text())
+    early = report["early_detection"]
+    assert early["calls"] == 6 and early["scam_calls"] == 3
+    assert early["turns"] == [1, 2, 3]
+    alarm_recall = early["alarm_recall"]
+    assert alarm_recall == sorted(alarm_recall)  # an alarm, once raised, stays
+    assert (report_dir / "early_detection.png").read_bytes().startswith(b"\x89PNG")
+    assert "## Early detection" in (report_dir / "report.md").read_text()
+    assert report["overall"]["rows"] == 6  # one row per call for the other metrics

@@ -35,7 +35,7 @@ from .dataset import (
     validate_training_frame,
 )
 from .errors import DataError, ModelError, ModelIntegrityError
-from .evaluate import binary_metrics, evaluation_report, macro_average, metrics_by_group
+from .evaluate import binary_metrics, early_detection, evaluation_report, macro_average, metrics_by_group
 from .features import normalise_text
 from .model import ScamClassifier
 from .parallel import ordered_scores, resolve_jobs
@@ -376,12 +376,20 @@ class ScamModel:
         group_cols: Iterable[str] = (),
         threshold: float | None = None,
         source: str | Path = "input",
+        by_turn: bool = False,
+        call_id_col: str | None = None,
+        turn_col: str | None = None,
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         """Evaluate on labelled rows; return ``(report, y, proba)`` (see :mod:`scamclf.evaluate`).
 
         Rows with an empty transcript are left out; unknown label values are refused. ``source``
-        names the input in error messages.
+        names the input in error messages. With ``by_turn`` the report adds the early-detection
+        curve (``report["early_detection"]``): calls are one text each, one turn per line, or
+        long format (``call_id_col``, ``turn_col``), whose turns are joined into one text per call
+        for the other metrics and whose call is a scam if any of its rows says so.
         """
+        if call_id_col is not None:
+            frame = _calls_from_turns(frame, text_col, label_col, call_id_col, turn_col, group_cols, source)
         check_text_column(frame, text_col, source)
         for column in [label_col, *group_cols]:
             if column not in frame.columns:
@@ -395,7 +403,14 @@ class ScamModel:
         proba = self.estimator.predict_proba(kept[text_col].astype(str).tolist())[:, 1]
         t = self.threshold if threshold is None else threshold
         groups = {c: kept[c].astype(str).to_numpy() for c in group_cols}
-        return evaluation_report(y, proba, threshold=t, groups=groups), y, proba
+        report = evaluation_report(y, proba, threshold=t, groups=groups)
+        if by_turn or call_id_col is not None:
+            from .turns import TurnScorer, split_turns
+
+            scorer = TurnScorer(self.estimator)
+            paths = scorer.trajectories([split_turns(text) for text in kept[text_col].astype(str)])
+            report["early_detection"] = early_detection(y, paths, t)
+        return report, y, proba
 
     def save(self, path: str | Path, *, force: bool = False) -> Path:
         """Save the model (verified header, atomic write; an existing file needs ``force``)."""
@@ -662,6 +677,35 @@ def _utterance(raw: str) -> tuple[str, str | None, bool]:
     return str(call_id), text, end
 
 
+def _calls_from_turns(
+    frame: pd.DataFrame,
+    text_col: str,
+    label_col: str,
+    call_id_col: str,
+    turn_col: str | None,
+    group_cols: Iterable[str],
+    source: str | Path,
+) -> pd.DataFrame:
+    """Long format (one row per turn) as one row per call: turns joined one per line, in order."""
+    for column in [call_id_col, text_col, label_col, *([turn_col] if turn_col else [])]:
+        if column not in frame.columns:
+            raise DataError(f"{source}: no column {column!r}; columns: {', '.join(map(str, frame.columns))}")
+    ordered = frame.iloc[_turn_order(frame, call_id_col, turn_col)]
+    labels = normalise_labels(ordered[label_col], where=str(source), label_col=label_col)
+    ordered = ordered.assign(**{label_col: labels.to_numpy(), "_text": ordered[text_col].fillna("").astype(str)})
+    calls = ordered.groupby(ordered[call_id_col].astype(str), sort=False)
+    out = pd.DataFrame(
+        {
+            call_id_col: list(calls.groups),
+            text_col: calls["_text"].agg(lambda turns: "\n".join(t for t in turns if t.strip())).to_numpy(),
+            label_col: calls[label_col].agg(lambda v: LABEL_SCAM if (v == LABEL_SCAM).any() else "legit").to_numpy(),
+        }
+    )
+    for column in group_cols:
+        out[column] = calls[column].first().astype(str).to_numpy()
+    return out
+
+
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
@@ -819,9 +863,20 @@ def evaluate_file(
     group_cols: Iterable[str] = (),
     threshold: float | None = None,
     encoding: str = "utf-8",
+    by_turn: bool = False,
+    call_id_col: str | None = None,
+    turn_col: str | None = None,
 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """Evaluate ``model`` on a labelled file; see :meth:`ScamModel.evaluate`."""
     frame = read_table(data_path, encoding=encoding)
     return model.evaluate(
-        frame, text_col=text_col, label_col=label_col, group_cols=group_cols, threshold=threshold, source=data_path
+        frame,
+        text_col=text_col,
+        label_col=label_col,
+        group_cols=group_cols,
+        threshold=threshold,
+        source=data_path,
+        by_turn=by_turn,
+        call_id_col=call_id_col,
+        turn_col=turn_col,
     )

@@ -473,6 +473,15 @@ def evaluate(
     ] = None,
     encoding: Encoding = "utf-8",
     force: Annotated[bool, typer.Option("--force", help="Replace existing report files.")] = False,
+    by_turn: Annotated[
+        bool, typer.Option("--by-turn", help="Add the early-detection curve: recall and FPR after k turns.")
+    ] = False,
+    call_id_col: Annotated[
+        str | None, typer.Option("--call-id-col", help="Long format: one row per turn, this column names the call.")
+    ] = None,
+    turn_col: Annotated[
+        str | None, typer.Option("--turn-col", help="Long format: the column giving the order of turns.")
+    ] = None,
 ) -> None:
     """Measure a model on labelled transcripts: precision, recall, F1, FPR, ROC/PR-AUC, calibration."""
     with _errors():
@@ -488,8 +497,15 @@ def evaluate(
             group_cols=group_col or [],
             threshold=threshold,
             encoding=encoding,
+            by_turn=by_turn,
+            call_id_col=call_id_col,
+            turn_col=turn_col,
         )
         typer.echo(format_table({"all": report["overall"]}, "data"))
+        if "early_detection" in report:
+            from .evaluate import format_early_detection
+
+            typer.echo("\nEarly detection (turn by turn):\n" + format_early_detection(report["early_detection"]))
         for name, block in report["by"].items():
             typer.echo(f"\nBy {name}:\n" + format_table(block["groups"], name))
         if report_dir is not None:

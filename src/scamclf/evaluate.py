@@ -132,6 +132,58 @@ def evaluation_report(
     return report
 
 
+def early_detection(
+    y: np.ndarray, trajectories: list[np.ndarray], threshold: float, *, max_turns: int = 50
+) -> dict[str, Any]:
+    """How early the scam calls are caught: metrics when deciding after k turns, k = 1..N.
+
+    ``trajectories`` holds each call's probability after every turn. For each k: ``recall`` and
+    ``false_positive_rate`` of the score after k turns (a call shorter than k: after its last),
+    and ``alarm_recall`` / ``alarm_false_positive_rate`` of an alarm raised at any turn up to
+    k. ``median_turns_to_alarm`` is over the scam calls that raise one.
+
+    >>> r = early_detection(np.array([1, 0]), [np.array([0.2, 0.9]), np.array([0.1])], 0.5)
+    >>> r["alarm_recall"][:2], r["median_turns_to_alarm"]
+    ([0.0, 1.0], 2.0)
+    """
+    y = np.asarray(y).astype(int)
+    lengths = np.array([len(t) for t in trajectories])
+    n_turns = int(min(lengths.max(initial=0), max_turns))
+    alarm_at = np.array([int(np.argmax(t >= threshold)) + 1 if (t >= threshold).any() else 0 for t in trajectories])
+    out: dict[str, Any] = {"threshold": threshold, "calls": len(y), "scam_calls": int(y.sum()), "turns": []}
+    for key in ("recall", "false_positive_rate", "alarm_recall", "alarm_false_positive_rate"):
+        out[key] = []
+    scam, legit = y == 1, y == 0
+    for k in range(1, n_turns + 1):
+        after = np.array([t[min(k, len(t)) - 1] if len(t) else 0.0 for t in trajectories])
+        flagged = after >= threshold
+        alarmed = (alarm_at > 0) & (alarm_at <= k)
+        out["turns"].append(k)
+        out["recall"].append(round(float(flagged[scam].mean()), 4) if scam.any() else None)
+        out["false_positive_rate"].append(round(float(flagged[legit].mean()), 4) if legit.any() else None)
+        out["alarm_recall"].append(round(float(alarmed[scam].mean()), 4) if scam.any() else None)
+        out["alarm_false_positive_rate"].append(round(float(alarmed[legit].mean()), 4) if legit.any() else None)
+    caught = alarm_at[scam & (alarm_at > 0)]
+    out["median_turns_to_alarm"] = float(np.median(caught)) if len(caught) else None
+    out["scam_calls_alarmed"] = round(float(len(caught) / scam.sum()), 4) if scam.any() else None
+    out["median_turns_per_call"] = float(np.median(lengths)) if len(lengths) else None
+    return out
+
+
+def format_early_detection(report: dict[str, Any], rows: int = 15) -> str:
+    """The early-detection curve as a Markdown table (the first ``rows`` turns)."""
+    lines = ["| after k turns | recall | FPR | alarm recall | alarm FPR |", "| --- | --- | --- | --- | --- |"]
+    cell = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    for i, k in enumerate(report["turns"][:rows]):
+        values = (report[c][i] for c in ("recall", "false_positive_rate", "alarm_recall", "alarm_false_positive_rate"))
+        lines.append(f"| {k} | " + " | ".join(cell(v) for v in values) + " |")
+    lines.append(
+        f"\nScam calls that raise an alarm: {cell(report['scam_calls_alarmed'])}; median turns to the alarm: "
+        f"{report['median_turns_to_alarm']}; median turns per call: {report['median_turns_per_call']}"
+    )
+    return "\n".join(lines)
+
+
 def format_table(table: dict[str, dict[str, Any]], title: str = "group") -> str:
     """Format a per-group metrics table as aligned text (also valid Markdown)."""
     keys = ["rows", "scam", "legit", "recall", "false_positive_rate", "f1", "pr_auc"]
@@ -155,7 +207,7 @@ def write_report(
     *,
     force: bool = False,
 ) -> list[Path]:
-    """Write ``report.json``, ``report.md`` and PNG plots (PR, ROC, reliability, histogram)."""
+    """Write ``report.json``, ``report.md`` and PNG plots (PR, ROC, reliability, histogram; early detection)."""
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     written = [
@@ -187,7 +239,12 @@ def _markdown(report: dict[str, Any]) -> str:
             f"Macro F1 (groups with both classes): {block['macro_f1']}",
             "",
         ]
-    lines += ["Plots: `pr_curve.png`, `roc_curve.png`, `reliability.png`, `score_histogram.png`.", ""]
+    if "early_detection" in report:
+        lines += ["## Early detection (turn by turn)", "", format_early_detection(report["early_detection"]), ""]
+    plots = "`pr_curve.png`, `roc_curve.png`, `reliability.png`, `score_histogram.png`"
+    if "early_detection" in report:
+        plots += ", `early_detection.png`"
+    lines += [f"Plots: {plots}.", ""]
     return "\n".join(lines)
 
 
@@ -240,5 +297,15 @@ def _plots(report_dir: Path, y: np.ndarray, proba: np.ndarray, report: dict[str,
     ax.set(xlabel="scam probability", ylabel="transcripts", title="Scores by class")
     ax.legend()
     save(fig, "score_histogram.png")
+
+    early = report.get("early_detection")
+    if early and early["turns"]:
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        for key, label in (("alarm_recall", "scam recall (alarm by turn k)"), ("alarm_false_positive_rate", "FPR")):
+            if early[key][0] is not None:
+                ax.plot(early["turns"], early[key], marker=".", label=label)
+        ax.set(xlabel="turns heard (k)", ylabel="rate", ylim=(0, 1.02), title="Early detection")
+        ax.legend()
+        save(fig, "early_detection.png")
 
     return out
