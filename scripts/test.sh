@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install scamclf (not editable) with its test extras into a virtual environment and run the checks.
+# Install scamclf (not editable) with its test and Dask extras into a virtual environment and run the checks.
 # Safe to run twice. VENV picks the environment (default .venv); PYTHON the interpreter to build it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +8,7 @@ PYTHON="${PYTHON:-python3}"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps .
-"$VENV/bin/python" -m pip install --quiet ".[test]"
+"$VENV/bin/python" -m pip install --quiet ".[test,dask]"
 "$VENV/bin/ruff" check src tests scripts benchmarks
 "$VENV/bin/ruff" format --check src tests scripts benchmarks
 "$VENV/bin/python" scripts/build_corpus.py --check

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import os
 import signal
@@ -123,6 +124,13 @@ def _progress(label: str, *, auto_refresh: bool = True) -> Any:
 
 def _notify(message: str) -> None:
     _err(message)
+
+
+class Engine(str, enum.Enum):
+    """Where ``score`` runs."""
+
+    local = "local"
+    dask = "dask"
 
 
 ModelPath = Annotated[
@@ -298,12 +306,28 @@ def score(
     trajectory: Annotated[
         bool, typer.Option("--trajectory", help="With --by-turn: add the probability after every turn (JSON list).")
     ] = False,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            "--engine",
+            help="local: this machine; dask: a Dask cluster (INPUT may be a directory or glob; output a directory).",
+        ),
+    ] = Engine.local,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="With --engine dask: the scheduler address (default: a local cluster)."),
+    ] = None,
 ) -> None:
     """Score a file of transcripts: adds scam_probability, is_scam, verdict, scam_type, evidence, note."""
     with _errors():
         from .dataset import check_input_path, detect_format
         from .errors import DataError, OutputExistsError
 
+        if engine is Engine.dask:
+            _score_on_dask(locals())
+            return
+        if scheduler:
+            raise DataError("--scheduler needs --engine dask")
         check_input_path(input_path, fmt=input_format, encoding=encoding)
         if output_path and output_path != "-":
             detect_format(output_path, output_format)
@@ -346,6 +370,39 @@ def score(
                 f"Scored {summary['rows']} rows: {summary['scam']} scam, {summary['suspicious']} suspicious, "
                 f"{summary['legit']} legit, {summary['not_scored']} not scored (see the note column) -> {output_path}"
             )
+
+
+def _score_on_dask(options: dict[str, Any]) -> None:
+    """``score --engine dask``: the same scores, computed on a Dask cluster."""
+    from .api import load
+    from .dask_engine import check_output_spec, score_files_dask
+    from .errors import DataError
+
+    if options["by_turn"]:
+        raise DataError("--by-turn runs on the local engine only")
+    output_format = check_output_spec(options["output_path"], options["output_format"])
+    model = load(options["model_path"], notify=_notify)
+    summary = score_files_dask(
+        model,
+        options["input_path"],
+        options["output_path"],
+        scheduler=options["scheduler"],
+        text_col=options["text_col"],
+        input_format=options["input_format"],
+        output_format=output_format,
+        threshold=options["threshold"],
+        evidence=options["evidence"],
+        redact=options["redact"],
+        overwrite_columns=options["overwrite_columns"],
+        encoding=options["encoding"],
+        force=options["force"],
+        progress=sys.stderr.isatty(),
+    )
+    _err(
+        f"Scored {summary['rows']} rows in {summary['partitions']} partitions: {summary['scam']} scam, "
+        f"{summary['suspicious']} suspicious, {summary['legit']} legit, {summary['not_scored']} not scored "
+        f"-> {options['output_path']}/"
+    )
 
 
 @app.command()

@@ -402,9 +402,13 @@ def check_text_column(frame: pd.DataFrame, text_col: str, path: str | Path) -> N
             f"{name}: column {text_col!r} holds {column.dtype} values, not text; "
             "pass --text-col with the transcript column"
         )
-    bad = column.map(lambda v: v is not None and not isinstance(v, str) and v == v)
+    bad = np.fromiter(
+        (v is not None and not isinstance(v, str) and v == v for v in column.to_numpy(dtype=object)),
+        dtype=bool,
+        count=len(column),
+    )
     if bad.any():
-        position = int(bad.to_numpy().argmax())
+        position = int(bad.argmax())
         label = frame.index[position]
         row = int(label) + 1 if isinstance(label, (int, np.integer)) else position + 1
         raise DataError(
