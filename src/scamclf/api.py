@@ -434,10 +434,12 @@ def train(
     n_jobs: int | None = None,
     encoding: str = "utf-8",
     notify: Callable[[str], None] | None = None,
+    random_split: bool = True,
 ) -> ScamModel:
     """Train a model on files or a frame (``data``), or on the bundled corpus when ``data`` is None.
 
     ``notify`` receives one message once the data is read and checked, before the long fit.
+    ``random_split=False`` skips the extra 80/20 fit that only reports an (optimistic) metric.
 
     Thresholds are chosen on held-out sources; ``metadata["metrics"]`` holds leave-one-source-out
     metrics (every source held out in turn) and a random 80/20 split.
@@ -451,7 +453,11 @@ def train(
     if notify:
         notify(f"{len(frame)} rows read and checked; fitting")
     estimator = ScamClassifier(
-        miss_cost=miss_cost, suspicious_recall=suspicious_recall, random_state=random_state, n_jobs=n_jobs
+        miss_cost=miss_cost,
+        suspicious_recall=suspicious_recall,
+        random_state=random_state,
+        n_jobs=n_jobs,
+        random_split_eval=random_split,
     )
     estimator.fit(
         frame["text"].tolist(),
