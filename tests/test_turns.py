@@ -206,3 +206,22 @@ def test_evaluate_by_turn_writes_the_early_detection_curve(model_path, tmp_path)
     assert (report_dir / "early_detection.png").read_bytes().startswith(b"\x89PNG")
     assert "## Early detection" in (report_dir / "report.md").read_text()
     assert report["overall"]["rows"] == 6  # one row per call for the other metrics
+
+
+def test_console_script_score_by_turn(scamclf_exe, model_path, tmp_path):
+    src = tmp_path / "calls.csv"
+    pd.DataFrame({"text": ["A: hi\nB: this is the police\nA: transfer to a safe account", "hi mum"]}).to_csv(
+        src, index=False
+    )
+    out = tmp_path / "scored.jsonl"
+    args = ["score", src, "--model-path", model_path, "--by-turn", "--trajectory", "--output-path", out]
+    run = subprocess.run(
+        [scamclf_exe, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [len(json.loads(r["trajectory"])) for r in rows] == [3, 1]
+    assert all(r["max_probability"] == max(json.loads(r["trajectory"])) for r in rows)
