@@ -8,7 +8,7 @@ PYTHON="${PYTHON:-python3}"
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps .
-"$VENV/bin/python" -m pip install --quiet ".[test,dask]"
+"$VENV/bin/python" -m pip install --quiet ".[test,dask,serve]"
 "$VENV/bin/ruff" check src tests scripts benchmarks
 "$VENV/bin/ruff" format --check src tests scripts benchmarks
 "$VENV/bin/python" scripts/build_corpus.py --check

@@ -354,18 +354,29 @@ class ScamModel:
         self, text: str, *, threshold: float | None = None, top_k: int = 5, redact: bool = False
     ) -> dict[str, Any]:
         """Score one transcript; return ``scam_probability``, ``is_scam``, ``verdict``, ``scam_type``, ``evidence``."""
-        row, evidence_lists = self._score([text], threshold=threshold, evidence=True, top_k=top_k, redact=redact)
-        evidence = evidence_lists[0]
-        probability = row["scam_probability"].iloc[0]
-        return {
-            "scam_probability": None if np.isnan(probability) else float(probability),
-            "is_scam": row["is_scam"].iloc[0] == "true",
-            "verdict": row["verdict"].iloc[0] or None,
-            "scam_type": row["scam_type"].iloc[0] or None,
-            "evidence": [{"phrase": p, "weight": w} for p, w in evidence],
-            "threshold": self.threshold if threshold is None else float(threshold),
-            "note": row["note"].iloc[0] or None,
-        }
+        return self.predict_many([text], threshold=threshold, top_k=top_k, redact=redact)[0]
+
+    def predict_many(
+        self, texts: Iterable[Any], *, threshold: float | None = None, top_k: int = 5, redact: bool = False
+    ) -> list[dict[str, Any]]:
+        """:meth:`predict` for each transcript, scored as one batch (what ``POST /score`` answers)."""
+        rows, evidence_lists = self._score(texts, threshold=threshold, evidence=True, top_k=top_k, redact=redact)
+        t = self.threshold if threshold is None else float(threshold)
+        out = []
+        for i, evidence in enumerate(evidence_lists):
+            probability = rows["scam_probability"].iloc[i]
+            out.append(
+                {
+                    "scam_probability": None if np.isnan(probability) else float(probability),
+                    "is_scam": rows["is_scam"].iloc[i] == "true",
+                    "verdict": rows["verdict"].iloc[i] or None,
+                    "scam_type": rows["scam_type"].iloc[i] or None,
+                    "evidence": [{"phrase": p, "weight": w} for p, w in evidence],
+                    "threshold": t,
+                    "note": rows["note"].iloc[i] or None,
+                }
+            )
+        return out
 
     def evaluate(
         self,

@@ -439,6 +439,54 @@ def stream(
 
 
 @app.command()
+def serve(
+    model_path: ModelPath = None,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (default: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Server processes.")] = 1,
+    api_key_file: Annotated[
+        Path | None,
+        typer.Option("--api-key-file", help="File holding the API key (else $SCAMCLF_API_KEY; none: no key needed)."),
+    ] = None,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Larger request bodies get 413.")
+    ] = 1_000_000,
+    max_texts: Annotated[int, typer.Option("--max-texts", min=1, help="More transcripts per request get 413.")] = 1000,
+) -> None:
+    """Serve predictions over HTTP (needs scamclf[serve]): /predict, /score, /health, /model, /docs, and a page at /."""
+    with _errors():
+        from .errors import DataError
+
+        try:
+            from . import serve as server
+        except ImportError as exc:
+            raise DataError(
+                f"scamclf serve needs the serve extra: pip install 'scamclf[serve]' ({exc.name} missing)"
+            ) from None
+        from .api import load, resolve_model_path
+
+        api_key = server.read_api_key(api_key_file)
+        path, _ = resolve_model_path(model_path)
+        model = load(path, notify=_notify)  # verified here: a model that does not verify never serves
+        if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+            _err(
+                f"Warning: serving on {host} without an API key: anyone who can reach this port can use it. "
+                "Set SCAMCLF_API_KEY or --api-key-file."
+            )
+        _err(f"Serving {path} on http://{host}:{port} (page: /, API docs: /docs); Ctrl-C stops.")
+        server.run(
+            model,
+            str(model.path or path),
+            host=host,
+            port=port,
+            workers=workers,
+            api_key=api_key,
+            max_body_bytes=max_body_bytes,
+            max_texts=max_texts,
+        )
+
+
+@app.command()
 def predict(
     text: Annotated[str | None, typer.Argument(help="The transcript; - or nothing: read standard input.")] = None,
     model_path: ModelPath = None,
