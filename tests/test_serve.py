@@ -179,3 +179,41 @@ def test_warns_when_binding_beyond_loopback_without_a_key(scamclf_exe, model_pat
     process.terminate()
     process.wait(timeout=30)
     assert "without an API key" in log.read_text()
+
+
+def _browser():
+    """Headless Debian chromium through Selenium, or None (CI sets SCAMCLF_REQUIRE_BROWSER=1: then it must exist)."""
+    import shutil
+
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (binary and driver):
+        if os.environ.get("SCAMCLF_REQUIRE_BROWSER"):
+            pytest.fail("chromium and chromedriver are required here (apt-get install chromium chromium-driver)")
+        return None
+    webdriver = pytest.importorskip("selenium.webdriver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
+
+
+def test_page_in_a_real_browser_shows_verdict_and_highlighted_evidence(server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser = _browser()
+    if browser is None:
+        pytest.skip("no chromium here")
+    base, _ = server
+    try:
+        browser.get(f"{base}/")
+        browser.find_element(By.ID, "transcript").send_keys(SCAM)
+        browser.find_element(By.ID, "check").click()
+        WebDriverWait(browser, 30).until(lambda b: b.find_element(By.ID, "verdict").text.strip())
+        assert browser.find_element(By.ID, "verdict").text in ("SCAM", "SUSPICIOUS")
+        marks = browser.find_elements(By.CSS_SELECTOR, "#highlighted mark")
+        assert marks and all(m.text.strip() for m in marks)
+        assert browser.find_element(By.ID, "result").is_displayed()
+    finally:
+        browser.quit()
