@@ -170,6 +170,7 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     parser.add_argument("--fasttext", action="store_true", help="also run fastText (both issue 6 configurations)")
+    parser.add_argument("--systems", nargs="*", help="run only these systems (e.g. fasttext_accurate)")
     parser.add_argument(
         "--macau-by-language",
         action="store_true",
@@ -186,6 +187,8 @@ def main() -> int:
         if not fasttext_baseline.available():
             parser.error("--fasttext needs fastText: pip install -e .[bench]")
         systems += list(fasttext_baseline.CONFIGS)
+    if args.systems:
+        systems = [s for s in systems if s in args.systems]
     out = {s: np.full(len(data), np.nan) for s in systems}
     thresholds: dict[str, dict[str, float]] = {s: {} for s in systems}
     started = time.time()

@@ -49,8 +49,12 @@ def train(texts: Iterable[str], is_scam: Iterable[bool], config: str, threads: i
 
 
 def scam_proba(model, texts: list[str]) -> np.ndarray:
-    """Probability of ``__label__scam`` for each (already one-line) text, by batch prediction."""
-    labels, probs = model.f.multilinePredict(texts, 2, 0.0, "strict")
-    return np.array(
-        [dict(zip(ls, ps, strict=True)).get("__label__scam", 0.0) for ls, ps in zip(labels, probs, strict=True)]
-    )
+    """Probability of ``__label__scam`` for each (already one-line) text, by batch prediction.
+
+    Only the top label is asked for: under numpy 2, ``multilinePredict`` with k=2 returns the
+    top probability for both labels. With two labels, P(scam) is p or 1 - p.
+    """
+    labels, probs = model.f.multilinePredict(texts, 1, 0.0, "strict")
+    top = np.array([float(p[0]) if len(p) else 0.5 for p in probs])
+    is_scam = np.array([bool(lab) and lab[0] == "__label__scam" for lab in labels])
+    return np.where(is_scam, top, 1.0 - top)
