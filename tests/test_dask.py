@@ -116,3 +116,15 @@ def test_expand_inputs(tmp_path):
     assert expand_inputs(tmp_path / "*.csv") == [str(tmp_path / "a.csv")]
     with pytest.raises(DataError, match="no such file"):
         expand_inputs(tmp_path / "nothing*.parquet")
+
+
+def test_an_unreachable_scheduler_is_one_line_and_config_is_restored(fitted, calls, tmp_path):
+    import dask
+
+    src = tmp_path / "calls.csv"
+    calls.to_csv(src, index=False)
+    before = dask.config.get("dataframe.convert-string", None)
+    with pytest.raises(DataError, match="cannot reach the Dask scheduler"):
+        score_files_dask(fitted, src, tmp_path / "out", scheduler="tcp://127.0.0.1:9")
+    assert dask.config.get("dataframe.convert-string", None) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.csv"]

@@ -15,6 +15,7 @@ where the output should be.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import logging
 import shutil
@@ -145,21 +146,28 @@ def score_files_dask(
     if target.exists() and not target.is_dir():
         raise DataError(f"{target}: the Dask engine writes a directory of part files; give a directory path")
     files = expand_inputs(input_spec)
-    # Text stays Python strings, as the local engine reads it, so that both write the same files.
-    dask.config.set({"dataframe.convert-string": False})
-    frame = read_dask(files, fmt=input_format, encoding=encoding)
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=n_workers or available_cpus(),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
-    client = Client(cluster if cluster is not None else scheduler)
-    staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
+    with contextlib.ExitStack() as stack:  # unwinds: staging removed, client and cluster closed, config restored
+        # Text stays Python strings, as the local engine reads it, so that both write the same files.
+        stack.enter_context(dask.config.set({"dataframe.convert-string": False}))
+        frame = read_dask(files, fmt=input_format, encoding=encoding)
+        if scheduler is None:
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=n_workers or available_cpus(),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
+            )
+            client = stack.enter_context(Client(cluster))
+        else:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout="20s"))
+            except (OSError, TimeoutError) as exc:
+                raise DataError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+        stack.callback(shutil.rmtree, staging, ignore_errors=True)
         ref = dask.delayed(client.scatter(model, broadcast=True))
         scored = score_dask_frame(
             model,
@@ -204,11 +212,6 @@ def score_files_dask(
         counts = _verdict_counts(dd, staging, output_format)
         _commit(staging, target)
         return {"rows": int(sum(counts.values())), "partitions": frame.npartitions, **counts}
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _verdict_counts(dd: Any, staging: Path, output_format: str) -> dict[str, int]:
