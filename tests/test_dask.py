@@ -128,3 +128,18 @@ def test_an_unreachable_scheduler_is_one_line_and_config_is_restored(fitted, cal
         score_files_dask(fitted, src, tmp_path / "out", scheduler="tcp://127.0.0.1:9")
     assert dask.config.get("dataframe.convert-string", None) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.csv"]
+
+
+def test_parquet_with_timestamps_and_categories(fitted, calls, cluster, tmp_path):
+    frame = calls.assign(
+        at=pd.date_range("2026-11-01", periods=len(calls), freq="h", tz="UTC"),
+        channel=pd.Categorical(["ivr", "agent", "agent"] * (len(calls) // 3)),
+    )
+    src = tmp_path / "calls.parquet"
+    frame.to_parquet(src, row_group_size=40)
+    score_files_dask(fitted, src, tmp_path / "out", scheduler=cluster.scheduler_address)
+    got = pd.read_parquet(tmp_path / "out")
+    assert len(got) == len(calls) and str(got["at"].dtype).startswith("datetime64")
+    local = tmp_path / "local.parquet"
+    score_file(fitted, src, local, jobs=1)
+    assert got["scam_probability"].tolist() == pd.read_parquet(local)["scam_probability"].tolist()

@@ -106,10 +106,17 @@ def test_bad_requests(server, path, body, status, field):
         assert field in str(response.json()["detail"])
 
 
-def test_body_over_the_limit_is_413(server):
+@pytest.mark.parametrize("path", ["/predict", "/score/csv"])
+def test_body_over_the_limit_is_413_with_or_without_a_length(server, path):
     base, _ = server
-    response = httpx.post(f"{base}/predict", content=b'{"text": "' + b"a" * 1_100_000 + b'"}')
-    assert response.status_code == 413
+    body = b'{"text": "' + b"a" * 1_100_000 + b'"}'
+    assert httpx.post(f"{base}{path}", content=body).status_code == 413
+
+    def chunks():  # no Content-Length: the limit is counted while the body streams in
+        for i in range(0, len(body), 65536):
+            yield body[i : i + 65536]
+
+    assert httpx.post(f"{base}{path}", content=chunks()).status_code == 413
 
 
 def test_health_model_docs_and_page(server):
@@ -129,6 +136,8 @@ def test_csv_upload_is_scored(server):
     lines = response.text.splitlines()
     assert lines[0].startswith("id,text,scam_probability") and len(lines) == 3
     assert httpx.post(f"{base}/score/csv", content=b"id\n1\n").status_code == 422
+    unquoted = httpx.post(f"{base}/score/csv", content=b"text\nhello, this is bukit aman\n")
+    assert unquoted.status_code == 422 and "more fields than the header" in unquoted.json()["detail"]
 
 
 def test_transcripts_never_reach_the_log(server):

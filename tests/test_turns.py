@@ -225,3 +225,15 @@ def test_console_script_score_by_turn(scamclf_exe, model_path, tmp_path):
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [len(json.loads(r["trajectory"])) for r in rows] == [3, 1]
     assert all(r["max_probability"] == max(json.loads(r["trajectory"])) for r in rows)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["[" * 100_000, '{"call_id": ' + "9" * 5000 + ', "text": "hi"}', '{"call_id": "a\\ud800", "text": "hi"}'],
+    ids=["deep nesting", "huge number", "lone surrogate"],
+)
+def test_stream_survives_hostile_lines(fitted, line):
+    from scamclf.api import stream
+
+    answers = list(stream(fitted, [line, '{"call_id": "ok", "text": "hi mum"}']))
+    assert "error" in answers[0] and answers[1]["turn"] == 1

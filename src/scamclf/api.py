@@ -621,7 +621,7 @@ def stream(
     threshold: float | None = None,
     evidence: bool = True,
     idle_timeout: float = 900.0,
-    max_calls: int = 100_000,
+    max_calls: int = 10_000,
 ) -> Iterator[dict[str, Any]]:
     """Score a live stream of utterances: one answer per input line, as soon as it is read.
 
@@ -669,15 +669,21 @@ def stream(
 
 def _utterance(raw: str) -> tuple[str, str | None, bool]:
     """Read one stream line: (call id, text or None, end); :class:`DataError` says what is wrong."""
+    if len(raw) > 4 * MAX_TRANSCRIPT_CHARS:
+        raise DataError(f"line longer than {4 * MAX_TRANSCRIPT_CHARS} characters")
     try:
         item = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise DataError(f"not a JSON object ({exc.msg} at column {exc.colno})") from None
+    except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
+        raise DataError(f"not a usable JSON object ({type(exc).__name__})") from None
     if not isinstance(item, dict):
         raise DataError('not a JSON object; send {"call_id": ..., "text": ...}')
     call_id = item.get("call_id")
     if isinstance(call_id, bool) or not isinstance(call_id, str | int) or call_id == "":
         raise DataError('"call_id" is missing or not a string or integer')
+    if isinstance(call_id, str) and not call_id.isprintable():
+        raise DataError('"call_id" holds control characters or unpaired surrogates')
     end = item.get("end", False)
     if not isinstance(end, bool):
         raise DataError('"end" must be true or false')

@@ -415,7 +415,7 @@ def stream(
     ] = 900.0,
     max_calls: Annotated[
         int, typer.Option("--max-calls", min=1, help="Open calls kept at most (the least recently active go first).")
-    ] = 100_000,
+    ] = 10_000,
 ) -> None:
     """Score live calls: JSON Lines in on stdin, one JSON answer per line out, flushed at once.
 
@@ -434,7 +434,11 @@ def stream(
             model, lines, threshold=threshold, evidence=evidence, idle_timeout=idle_timeout, max_calls=max_calls
         )
         for answer in answers:
-            sys.stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
+            try:
+                line = json.dumps(answer, ensure_ascii=False)
+            except UnicodeEncodeError:  # an unpaired surrogate in the text's evidence: escape it
+                line = json.dumps(answer)
+            sys.stdout.write(line + "\n")
             sys.stdout.flush()
 
 

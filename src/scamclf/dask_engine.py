@@ -184,10 +184,12 @@ def score_files_dask(
         if output_format == "parquet":
             import pyarrow as pa
 
-            # Text columns are strings; Dask cannot infer that from a frame with no rows.
+            # Text columns are strings (Dask cannot infer that from a frame with no rows); other
+            # columns take the Arrow type of their pandas dtype, as the local engine's writer does.
+            empty = pa.Table.from_pandas(scored._meta, preserve_index=False).schema
             schema = pa.schema(
                 [
-                    (str(c), pa.string() if pd.api.types.is_string_dtype(kind) else pa.from_numpy_dtype(kind))
+                    (str(c), pa.string() if pd.api.types.is_string_dtype(kind) else empty.field(str(c)).type)
                     for c, kind in scored._meta.dtypes.items()
                 ]
             )

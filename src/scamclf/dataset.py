@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -253,21 +254,30 @@ def iter_table_chunks(
 def _iter_csv(path: Any, fmt: str, chunksize: int, encoding: str) -> Iterator[pd.DataFrame]:
     sep = "\t" if fmt == "tsv" else ","
     try:
-        reader = pd.read_csv(
-            _source(path),
-            sep=sep,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            chunksize=chunksize,
-            encoding=encoding,
-            on_bad_lines="error",
-            engine="c",
-        )
-        with reader:
-            for chunk in reader:
-                if len(chunk):
-                    yield chunk
+        with warnings.catch_warnings():
+            # index_col=False: a row with more fields than the header is an error, never a
+            # silent shift of the first field into the index (which would drop it).
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            reader = pd.read_csv(
+                _source(path),
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                chunksize=chunksize,
+                encoding=encoding,
+                on_bad_lines="error",
+                engine="c",
+                index_col=False,
+            )
+            with reader:
+                for chunk in reader:
+                    if len(chunk):
+                        yield chunk
+    except pd.errors.ParserWarning as exc:
+        raise DataError(
+            f"{_name(path)}: malformed {fmt.upper()}: a row has more fields than the header; {_QUOTE_HINT}"
+        ) from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{_name(path)}: the file is empty; expected a header row and rows") from exc
     except pd.errors.ParserError as exc:

@@ -246,7 +246,7 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         padded = [" " + " ".join(d.split()) + " " for d in docs]
         lengths = np.fromiter((len(t) + 1 for t in padded), dtype=np.int64, count=len(padded))
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        points = np.frombuffer("\x00".join(padded).encode("utf-32-le"), dtype=np.uint32)
+        points = np.frombuffer("\x00".join(padded).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         chars = table[np.minimum(points, len(table) - 1)].astype(np.int64)
         chars[starts[1:] - 1] = 0  # the separators: no n-gram crosses documents
         doc_of = np.repeat(np.arange(len(docs), dtype=np.int32), lengths)

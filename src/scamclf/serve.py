@@ -11,11 +11,12 @@ constant time. Transcripts never reach the logs: only method, path and status ar
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import io
 import logging
 import os
-import secrets
+import tempfile
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,16 +24,20 @@ from urllib.parse import parse_qs
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from .api import ScamModel, load
+from .dataset import iter_table_chunks
 from .errors import DataError
 
 __all__ = ["app_from_env", "create_app", "read_api_key", "run"]
 
 SESSION_COOKIE = "scamclf_session"
+SESSION_SECONDS = 8 * 3600
+MAX_CSV_COLUMNS = 200
 API_KEY_ENV = "SCAMCLF_API_KEY"
 
 
@@ -54,8 +59,9 @@ class ScoreRequest(BaseModel):
     records: list[Record] | None = None
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"request body over {limit} bytes")
 
 
 class BodyLimit:
@@ -82,7 +88,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _TooLarge
+                    raise _TooLarge(self.limit)
             return message
 
         async def tracking_send(message: dict[str, Any]) -> None:
@@ -106,7 +112,6 @@ def create_app(
     model: ScamModel, *, api_key: str | None = None, max_body_bytes: int = 1_000_000, max_texts: int = 1000
 ) -> Any:
     """The FastAPI app serving ``model`` (already loaded and verified)."""
-    sessions: set[str] = set()
     app = FastAPI(
         title="scamclf",
         version=str((model.metadata.get("versions") or {}).get("scamclf", "")),
@@ -122,8 +127,7 @@ def create_app(
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer ") and hmac.compare_digest(header[7:].strip().encode(), api_key.encode()):
             return True
-        cookie = request.cookies.get(SESSION_COOKIE, "")
-        return any(hmac.compare_digest(cookie.encode(), s.encode()) for s in sessions)
+        return _valid_session(request.cookies.get(SESSION_COOKIE, ""), api_key)
 
     def require_key(request: Request) -> None:
         if not authorised(request):
@@ -166,18 +170,26 @@ def create_app(
     @app.post("/score/csv", dependencies=guarded, summary="Score a CSV file (a `text` column); answers CSV")
     async def score_csv(request: Request) -> Response:
         raw = await request.body()
+        # Parsing and scoring are CPU work: off the event loop, so other requests keep flowing.
+        return await run_in_threadpool(_score_csv, raw)
+
+    def _score_csv(raw: bytes) -> Response:
+        if raw.split(b"\n", 1)[0].count(b",") >= MAX_CSV_COLUMNS:
+            raise HTTPException(status_code=413, detail=f"more than {MAX_CSV_COLUMNS} columns")
         try:
-            frame = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False, encoding="utf-8-sig")
-        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-            raise HTTPException(
-                status_code=422, detail=f"not a readable CSV file: {str(exc).splitlines()[0]}"
-            ) from None
+            with tempfile.TemporaryDirectory() as folder:  # the CLI's own reader: same parsing, same errors
+                path = Path(folder) / "upload.csv"
+                path.write_bytes(raw)
+                frame = pd.concat(list(iter_table_chunks(path, fmt="csv")), ignore_index=True)
+        except DataError as exc:
+            detail = str(exc).split(": ", 1)[-1]
+            raise HTTPException(status_code=422, detail=f"not a readable CSV file: {detail}") from None
         if len(frame) > max_texts:
             raise HTTPException(status_code=413, detail=f"more than {max_texts} rows in one file")
         try:
             scored = model.score_frame(frame, source="upload")
         except DataError as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from None
+            raise HTTPException(status_code=422, detail=str(exc).split(": ", 1)[-1]) from None
         return Response(
             scored.to_csv(index=False),
             media_type="text/csv",
@@ -204,18 +216,38 @@ def create_app(
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+        fields = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
         given = (fields.get("api_key") or [""])[0]
         if not api_key or not hmac.compare_digest(given.encode(), api_key.encode()):
             message = '<p role="alert" class="error">That key is not valid.</p>'
             return HTMLResponse(_asset("login.html").replace("{{error}}", message), status_code=401)
-        token = secrets.token_urlsafe(32)
-        sessions.add(token)
         response = RedirectResponse("/", status_code=303)
-        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict")
+        response.set_cookie(
+            SESSION_COOKIE,
+            _new_session(api_key),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
         return response
 
     return BodyLimit(app, max_body_bytes)
+
+
+def _new_session(api_key: str) -> str:
+    """A session token: its expiry, signed with the API key (valid in every server process)."""
+    expires = str(int(time.time()) + SESSION_SECONDS)
+    signature = hmac.new(api_key.encode(), expires.encode(), hashlib.sha256).hexdigest()
+    return f"{expires}.{signature}"
+
+
+def _valid_session(token: str, api_key: str) -> bool:
+    expires, _, signature = token.partition(".")
+    if not expires.isdigit() or int(expires) < time.time():
+        return False
+    expected = hmac.new(api_key.encode(), expires.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(signature.encode(), expected.encode())
 
 
 def _asset(name: str) -> str:

@@ -253,7 +253,7 @@ class CallTracker:
     least recently active first) when more than ``max_calls`` are open.
     """
 
-    def __init__(self, scorer: TurnScorer, *, idle_timeout: float = 900.0, max_calls: int = 100_000) -> None:
+    def __init__(self, scorer: TurnScorer, *, idle_timeout: float = 900.0, max_calls: int = 10_000) -> None:
         self.scorer = scorer
         self.idle_timeout = idle_timeout
         self.max_calls = max_calls
