@@ -77,3 +77,23 @@ def test_cli_refuses_negative_jobs(model_path, corpus_path):
 
     result = CliRunner().invoke(app, ["score", str(corpus_path), "--model-path", str(model_path), "--jobs", "-1"])
     assert result.exit_code == 2
+
+
+class _DiesOnChunkTwo:
+    """A stand-in model whose worker is killed on one chunk, as the out-of-memory killer would."""
+
+    def score_texts(self, texts, **options):
+        import os
+        import signal
+
+        if texts and texts[0] == "chunk 2":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return pd.DataFrame({"n": [len(texts)]})
+
+
+def test_a_killed_worker_is_an_error_not_a_hang():
+    if "fork" not in __import__("multiprocessing").get_all_start_methods():
+        pytest.skip("needs fork")
+    items = ((i, [f"chunk {i}"]) for i in range(6))
+    with pytest.raises(parallel.WorkerDied, match="worker process died"):
+        list(parallel.ordered_scores(_DiesOnChunkTwo(), items, 2, {}))

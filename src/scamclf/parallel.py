@@ -3,7 +3,7 @@
 Workers get the model the parent loaded and verified: on Linux they are forked from the
 parent, so the model and the libraries stay in memory once, shared (copy-on-write); elsewhere
 the model is pickled to each worker when it starts (from memory, never read from a file
-here). Then only lists of texts go out and score columns come back. At most ``2 * jobs``
+here). Then only lists of texts go out and score columns come back. At most ``jobs + 1``
 chunks are in flight, so memory stays flat however long the input is. Workers ignore SIGINT:
 the parent handles Ctrl-C (and SIGTERM) and terminates them.
 
@@ -22,9 +22,13 @@ import signal
 import sys
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
-__all__ = ["available_cpus", "ordered_scores", "resolve_jobs"]
+from .errors import ScamclfError
+
+__all__ = ["WorkerDied", "available_cpus", "ordered_scores", "resolve_jobs"]
 
 T = TypeVar("T")
 
@@ -72,28 +76,49 @@ def _context() -> multiprocessing.context.BaseContext:
 def ordered_scores(
     model: Any, items: Iterable[tuple[T, list[Any]]], jobs: int, options: dict[str, Any]
 ) -> Iterator[tuple[T, Any]]:
-    """Yield ``(item, model.score_texts(texts, **options))`` for each ``(item, texts)``, in order."""
+    """Yield ``(item, model.score_texts(texts, **options))`` for each ``(item, texts)``, in order.
+
+    Raises :class:`WorkerDied` if a worker process is killed (e.g. by the out-of-memory killer)
+    instead of waiting for its lost chunk for ever.
+    """
     global _model
     context = _context()
     forked = context.get_start_method() == "fork"
     _model = model if forked else None
     if forked:
         gc.freeze()  # the collector would otherwise write to (and so copy) every shared object
-    pool = context.Pool(jobs, initializer=_start_worker, initargs=(None if forked else pickle.dumps(model),))
+    # With fork, ProcessPoolExecutor starts every worker up front, before its own thread.
+    executor = ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_start_worker, initargs=(None if forked else pickle.dumps(model),)
+    )
     try:
-        pending: deque[tuple[T, Any]] = deque()
+        pending: deque[tuple[T, Future[Any]]] = deque()
         for item, texts in items:
-            pending.append((item, pool.apply_async(_score, (texts, options))))
-            if len(pending) >= 2 * jobs:
-                done, result = pending.popleft()
-                yield done, result.get()
+            pending.append((item, executor.submit(_score, texts, options)))
+            if len(pending) > jobs:  # one chunk queued per worker beyond the ones being scored
+                done, future = pending.popleft()
+                yield done, _result(future)
         while pending:
-            done, result = pending.popleft()
-            yield done, result.get()
-        pool.close()
-        pool.join()
+            done, future = pending.popleft()
+            yield done, _result(future)
     finally:
-        pool.terminate()
+        # On an error or an interrupt, queued chunks are dropped; a chunk being scored finishes
+        # (under a second) and the workers exit.
+        executor.shutdown(wait=False, cancel_futures=True)
         _model = None
         if forked:
             gc.unfreeze()
+
+
+class WorkerDied(ScamclfError):
+    """A worker process ended without its result (killed, typically for lack of memory)."""
+
+
+def _result(future: Future[Any]) -> Any:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise WorkerDied(
+            "a worker process died while scoring (killed by the system, often for lack of memory); "
+            "rerun with fewer --jobs, or --jobs 1"
+        ) from None
