@@ -5,7 +5,8 @@ parent, so the model and the libraries stay in memory once, shared (copy-on-writ
 the model is pickled to each worker when it starts (from memory, never read from a file
 here). Then only lists of texts go out and score columns come back. At most ``jobs + 1``
 chunks are in flight, so memory stays flat however long the input is. Workers ignore SIGINT:
-the parent handles Ctrl-C (and SIGTERM) and terminates them.
+the parent handles Ctrl-C (and SIGTERM), drops the queued chunks, and the workers exit after the
+chunk in hand (under a second). A worker killed by the system raises :class:`WorkerDied`.
 
 Forking a process that runs other threads is only safe if the children never take a lock
 those threads may hold: the workers only compute and return values (no logging, no terminal
