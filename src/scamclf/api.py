@@ -306,28 +306,24 @@ class ScamModel:
     ) -> pd.DataFrame:
         order = _turn_order(frame, call_id_col, turn_col)
         texts = ["" if _missing(v) else str(v) for v in frame[text_col].to_numpy()[order]]
-        normalised, counts, cues = scorer.featurise(texts)
+        featurised = scorer.featurise(texts)
         n = len(frame)
         proba = np.full(n, np.nan)
         turn = np.zeros(n, dtype=np.int64)
         evidence_col = np.full(n, "", dtype=object)
         calls = frame[call_id_col].astype(str).to_numpy()[order]
-        trajectories: list[np.ndarray] = []
         rows_of_call: list[list[int]] = []
         state = None
         for k, row in enumerate(order.tolist()):
             if k == 0 or calls[k] != calls[k - 1]:
                 state = scorer.new_call()
                 rows_of_call.append([])
-                trajectories.append(np.empty(0))
-            rows = [(c.indices[c.indptr[k] : c.indptr[k + 1]], c.data[c.indptr[k] : c.indptr[k + 1]]) for c in counts]
-            proba[row] = scorer.update(state, rows, cues[k], normalised[k])
+            proba[row] = scorer.apply(state, featurised, k)
             turn[row] = state.turns
             rows_of_call[-1].append(row)
             if evidence:
                 evidence_col[row] = "; ".join(f"{p} ({w:+.2f})" for p, w in scorer.evidence(state))
-        for i, rows in enumerate(rows_of_call):
-            trajectories[i] = proba[rows]
+        trajectories = [proba[rows] for rows in rows_of_call]
         est = self.estimator
         verdict = est.verdicts(proba, t)
         scam_type = np.full(n, "", dtype=object)

@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from .dataset import check_input_path, detect_format, iter_table_chunks
+from .dataset import check_input_path, iter_table_chunks
 from .errors import DataError, OutputExistsError, ScamclfError
 from .parallel import available_cpus
 
@@ -138,8 +138,7 @@ def score_files_dask(
     dask, dd = _dask()
     from distributed import Client, LocalCluster
 
-    if output_format not in ("parquet", "csv"):
-        raise DataError(f"--output-format {output_format!r}: the Dask engine writes parquet or csv part files")
+    output_format = check_output_spec(output_dir, output_format)
     target = Path(output_dir)
     if target.exists() and not force:
         raise OutputExistsError(f"{target}: output exists; pass --force to replace it")
@@ -258,6 +257,5 @@ def check_output_spec(output_dir: str | Path | None, output_format: str | None) 
         raise DataError("--engine dask writes a directory of part files: give --output-path DIR")
     fmt = output_format or "parquet"
     if fmt not in ("parquet", "csv"):
-        detect_format(f"x.{fmt}", fmt)
         raise DataError(f"--output-format {fmt!r}: the Dask engine writes parquet or csv part files")
     return fmt

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -94,7 +95,11 @@ class TurnScorer:
         self.intercept = float(estimator.linear_.intercept_[0])
         self.slope = float(estimator.calibrator_.coef_[0, 0])
         self.bias = float(estimator.calibrator_.intercept_[0])
-        self.names = features.get_feature_names_out()
+
+    @cached_property
+    def _names(self) -> np.ndarray:
+        # Every column's name (286k strings): built on the first evidence phrase, not per scorer.
+        return self.estimator.features_.get_feature_names_out()
 
     def new_call(self) -> CallState:
         """An empty call: no turns yet."""
@@ -114,12 +119,14 @@ class TurnScorer:
 
     def add_turns(self, states: list[CallState], texts: list[str]) -> np.ndarray:
         """Add one turn to each state (a state may repeat: its turns apply in order); return the probabilities."""
-        normalised, counts, cues = self.featurise(texts)
-        out = np.empty(len(texts))
-        for i, state in enumerate(states):
-            rows = [(c.indices[c.indptr[i] : c.indptr[i + 1]], c.data[c.indptr[i] : c.indptr[i + 1]]) for c in counts]
-            out[i] = self.update(state, rows, cues[i], normalised[i])
-        return out
+        featurised = self.featurise(texts)
+        return np.array([self.apply(state, featurised, i) for i, state in enumerate(states)], dtype=np.float64)
+
+    def apply(self, state: CallState, featurised: tuple[list[str], list[sp.csr_matrix], np.ndarray], k: int) -> float:
+        """Apply turn ``k`` of a :meth:`featurise` batch to ``state``; return the call's probability."""
+        normalised, counts, cues = featurised
+        rows = [(c.indices[c.indptr[k] : c.indptr[k + 1]], c.data[c.indptr[k] : c.indptr[k + 1]]) for c in counts]
+        return self.update(state, rows, cues[k], normalised[k])
 
     def update(
         self, state: CallState, rows: list[tuple[np.ndarray, np.ndarray]], cue_counts: np.ndarray, normalised: str
@@ -168,7 +175,7 @@ class TurnScorer:
         top[j] = value
         column = offset + j
         if column not in state.phrases:
-            phrase = self.estimator._phrase_for(self.names[column], text)
+            phrase = self.estimator._phrase_for(self._names[column], text)
             if phrase:
                 state.phrases[column] = phrase
 
@@ -207,19 +214,12 @@ class TurnScorer:
 
     def trajectories(self, calls: list[list[str]]) -> list[np.ndarray]:
         """The probability after every turn of each call (all turns featurised in one batch)."""
-        flat = [turn for turns in calls for turn in turns]
-        normalised, counts, cues = self.featurise(flat)
+        featurised = self.featurise([turn for turns in calls for turn in turns])
         out, k = [], 0
         for turns in calls:
             state = self.new_call()
-            probabilities = np.empty(len(turns))
-            for t in range(len(turns)):
-                rows = [
-                    (c.indices[c.indptr[k] : c.indptr[k + 1]], c.data[c.indptr[k] : c.indptr[k + 1]]) for c in counts
-                ]
-                probabilities[t] = self.update(state, rows, cues[k], normalised[k])
-                k += 1
-            out.append(probabilities)
+            out.append(np.array([self.apply(state, featurised, k + t) for t in range(len(turns))], dtype=np.float64))
+            k += len(turns)
         return out
 
 
