@@ -39,6 +39,24 @@ def test_score_frame_keeps_input_columns_and_order(fitted, corpus):
     assert (out.loc[~legit, "scam_type"] != "").all()
 
 
+def test_evidence_explains_flagged_rows_by_default_and_every_row_on_request(fitted, corpus):
+    texts = corpus["text"].tolist()
+    flagged = fitted.score_texts(texts)
+    every = fitted.score_texts(texts, evidence="all")
+    legit = (flagged["verdict"] == "legit").to_numpy()
+    assert legit.any() and (~legit).any()
+    assert (flagged.loc[legit, "evidence"] == "").all()
+    # a flagged row has the same evidence either way; a legit one has its own under "all"
+    assert flagged.loc[~legit, "evidence"].tolist() == every.loc[~legit, "evidence"].tolist()
+    assert (every.loc[legit, "evidence"] != "").any()
+    assert fitted.score_texts(texts, evidence=True)["evidence"].tolist() == every["evidence"].tolist()
+    for off in (False, "none"):
+        assert "evidence" not in fitted.score_texts(texts, evidence=off).columns
+    assert every.drop(columns="evidence").equals(flagged.drop(columns="evidence"))
+    with pytest.raises(ValueError, match="flagged, all, none"):
+        fitted.score_texts(texts, evidence="some")
+
+
 def test_score_frame_refuses_existing_output_columns(fitted):
     frame = pd.DataFrame({"text": ["hi"], "verdict": ["x"]})
     with pytest.raises(DataError, match="--overwrite-columns"):

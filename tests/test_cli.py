@@ -1,3 +1,4 @@
+import io
 import json
 import subprocess
 import sys
@@ -54,6 +55,22 @@ def test_score_to_stdout_adds_columns(model_path, corpus_path):
     lines = result.stdout.splitlines()
     assert lines[0].endswith("scam_probability,is_scam,verdict,scam_type,evidence,note")
     assert len(pd.read_csv(corpus_path)) == 24
+
+
+def test_score_evidence_option_picks_the_rows_explained(model_path, corpus_path):
+    def scored(*args):
+        result = _invoke("score", corpus_path, "--model-path", model_path, *args)
+        assert result.exit_code == 0, result.output
+        return pd.read_csv(io.StringIO(result.stdout), keep_default_na=False)
+
+    flagged, every = scored(), scored("--evidence", "all")
+    legit = flagged["verdict"] == "legit"
+    assert (flagged.loc[legit, "evidence"] == "").all() and (flagged.loc[~legit, "evidence"] != "").all()
+    assert (every.loc[legit, "evidence"] != "").any()
+    assert "evidence" not in scored("--evidence", "none").columns
+    assert "evidence" not in scored("--no-evidence").columns
+    bad = _invoke("score", corpus_path, "--model-path", model_path, "--evidence", "some")
+    assert bad.exit_code == 2 and "flagged" in bad.output
 
 
 def test_score_refuses_to_clobber_output(model_path, corpus_path, tmp_path):

@@ -74,3 +74,13 @@ def test_normalise_text_never_fails(text):
     out = normalise_text(text)
     assert isinstance(out, str)
     assert normalise_text(out) == out
+
+
+@given(
+    st.text(alphabet=st.characters(max_codepoint=127))
+    | st.sampled_from(["A: ok!!  \t\r\nB:\x1c_x_  y\x0b", "x\x7f\x00y"])
+)
+def test_ascii_fast_path_of_normalise_text_is_the_general_one(text):
+    from scamclf.features import _normalise
+
+    assert _normalise(text, ascii_only=True) == _normalise(text, ascii_only=False)

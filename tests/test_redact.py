@@ -192,7 +192,7 @@ def test_evidence_made_of_number_fragments_is_masked(corpus):
     assert any(ch.isdigit() for e in plain["evidence"] for ch in e["phrase"])  # the model does cite the numbers
     assert not any(ch.isdigit() for e in masked["evidence"] for ch in e["phrase"])
     assert masked["scam_probability"] == plain["scam_probability"]
-    row = model.score_frame(pd.DataFrame({"text": [text]}), redact=True).iloc[0]
+    row = model.score_frame(pd.DataFrame({"text": [text]}), redact=True, evidence="all").iloc[0]
     assert row["text"] == "hi this is maybank, call [PHONE] now, your account [ACCOUNT]"
     phrases = re.sub(r"\([+-]\d+\.\d\d\)", "", row["evidence"])
     assert "[PHONE]" in phrases and not any(ch.isdigit() for ch in phrases)

@@ -43,9 +43,11 @@ from .persistence import load_model, save_model
 from .redact import redact_evidence, redact_frame
 
 __all__ = [
+    "EVIDENCE_MODES",
     "MAX_TRANSCRIPT_CHARS",
     "ScamModel",
     "evaluate_file",
+    "evidence_mode",
     "load",
     "resolve_model_path",
     "score_file",
@@ -56,6 +58,29 @@ __all__ = [
 # Scoring reads at most this much of one transcript: the opening of a call carries the script,
 # and a runaway 10 MB cell must not stall a batch. Rows cut short say so in `note`.
 MAX_TRANSCRIPT_CHARS = 100_000
+
+#: Which rows get evidence: the ``scam`` and ``suspicious`` ones (the default), every row, none.
+EVIDENCE_MODES = ("flagged", "all", "none")
+
+
+def evidence_mode(evidence: bool | str) -> str:
+    """Return the evidence mode of ``evidence``: one of :data:`EVIDENCE_MODES`; ``True`` is ``"all"``.
+
+    Explaining costs about a third of scoring time, and an analyst reads the evidence of the
+    calls that were flagged, so by default only those are explained (as only they get a
+    ``scam_type``); ``"all"`` also explains the calls judged legit.
+
+    >>> evidence_mode(True), evidence_mode(False), evidence_mode("flagged")
+    ('all', 'none', 'flagged')
+    """
+    if evidence is True:
+        return "all"
+    if evidence is False or evidence is None:
+        return "none"
+    if isinstance(evidence, str) and evidence in EVIDENCE_MODES:
+        return evidence
+    raise ValueError(f"evidence must be one of {', '.join(EVIDENCE_MODES)} (or True / False), not {evidence!r}")
+
 
 # The project's own Macau-scam corpus holds the calls scamclf exists for and their genuine
 # look-alikes, the only hard negatives in the bundled data; it counts this many times its
@@ -145,7 +170,7 @@ class ScamModel:
         texts: Iterable[Any],
         *,
         threshold: float | None = None,
-        evidence: bool = True,
+        evidence: bool | str = "flagged",
         top_k: int = 5,
         redact: bool = False,
     ) -> pd.DataFrame:
@@ -153,15 +178,18 @@ class ScamModel:
 
         Empty, whitespace-only or missing transcripts get no score and ``note="empty"``;
         transcripts longer than :data:`MAX_TRANSCRIPT_CHARS` are scored on their opening and
-        noted ``truncated``. With ``redact``, personal data in the evidence is masked (see
+        noted ``truncated``. ``evidence`` says which rows are explained (see
+        :func:`evidence_mode`): by default the ``scam`` and ``suspicious`` ones, like
+        ``scam_type``. With ``redact``, personal data in the evidence is masked (see
         :mod:`scamclf.redact`); scores are always computed on the original text.
         """
         return self._score(texts, threshold=threshold, evidence=evidence, top_k=top_k, redact=redact)[0]
 
     def _score(
-        self, texts: Iterable[Any], *, threshold: float | None, evidence: bool, top_k: int, redact: bool
+        self, texts: Iterable[Any], *, threshold: float | None, evidence: bool | str, top_k: int, redact: bool
     ) -> tuple[pd.DataFrame, list[list[tuple[str, float]]]]:
         """:meth:`score_texts`, and the evidence of each row as (phrase, weight) pairs."""
+        mode = evidence_mode(evidence)
         texts = list(texts)
         n = len(texts)
         note = np.full(n, "", dtype=object)
@@ -198,14 +226,16 @@ class ScamModel:
             if flagged.any():
                 types = est.predict_type_from_features(Xf[np.flatnonzero(flagged)])
                 scam_type[idx[flagged]] = types
-            if evidence:
-                for k, (row, ev) in enumerate(
-                    zip(idx, est.explain_features(clean, Xf, top_k=top_k, normalised=normalised), strict=True)
-                ):
+            explain = np.flatnonzero(flagged) if mode == "flagged" else np.arange(len(clean) * (mode == "all"))
+            if len(explain):
+                found = est.explain_features(
+                    [clean[k] for k in explain], Xf[explain], top_k=top_k, normalised=[normalised[k] for k in explain]
+                )
+                for k, ev in zip(explain.tolist(), found, strict=True):
                     if redact:
                         ev = list(zip(redact_evidence([p for p, _ in ev], clean[k]), [w for _, w in ev], strict=True))
-                    evidence_lists[row] = ev
-                    evidence_col[row] = "; ".join(f"{phrase} ({weight:+.2f})" for phrase, weight in ev)
+                    evidence_lists[idx[k]] = ev
+                    evidence_col[idx[k]] = "; ".join(f"{phrase} ({weight:+.2f})" for phrase, weight in ev)
         out = pd.DataFrame(
             {
                 "scam_probability": proba,
@@ -214,7 +244,7 @@ class ScamModel:
                 "scam_type": scam_type,
             }
         )
-        if evidence:
+        if mode != "none":
             out["evidence"] = evidence_col
         out["note"] = note
         return out, evidence_lists
@@ -225,7 +255,7 @@ class ScamModel:
         *,
         text_col: str = "text",
         threshold: float | None = None,
-        evidence: bool = True,
+        evidence: bool | str = "flagged",
         overwrite_columns: bool = False,
         redact: bool = False,
         source: str | Path = "input",
@@ -249,7 +279,7 @@ class ScamModel:
         speaker_col: str | None = None,
         trajectory: bool = False,
         threshold: float | None = None,
-        evidence: bool = True,
+        evidence: bool | str = "flagged",
         overwrite_columns: bool = False,
         source: str | Path = "input",
     ) -> pd.DataFrame:
@@ -302,7 +332,7 @@ class ScamModel:
         turn_col: str | None,
         t: float,
         trajectory: bool,
-        evidence: bool,
+        evidence: bool | str,
     ) -> pd.DataFrame:
         order = _turn_order(frame, call_id_col, turn_col)
         texts = ["" if _missing(v) else str(v) for v in frame[text_col].to_numpy()[order]]
@@ -314,6 +344,9 @@ class ScamModel:
         calls = frame[call_id_col].astype(str).to_numpy()[order]
         rows_of_call: list[list[int]] = []
         state = None
+        mode = evidence_mode(evidence)
+        est = self.estimator
+        flag_floor = min(est.suspicious_threshold_, t)  # the lowest probability not called legit
         for k, row in enumerate(order.tolist()):
             if k == 0 or calls[k] != calls[k - 1]:
                 state = scorer.new_call()
@@ -321,10 +354,9 @@ class ScamModel:
             proba[row] = scorer.apply(state, featurised, k)
             turn[row] = state.turns
             rows_of_call[-1].append(row)
-            if evidence:
+            if mode == "all" or (mode == "flagged" and proba[row] >= flag_floor):
                 evidence_col[row] = "; ".join(f"{p} ({w:+.2f})" for p, w in scorer.evidence(state))
         trajectories = [proba[rows] for rows in rows_of_call]
-        est = self.estimator
         verdict = est.verdicts(proba, t)
         scam_type = np.full(n, "", dtype=object)
         flagged_calls = [rows for rows in rows_of_call if (verdict[rows] != "legit").any()]
@@ -340,7 +372,7 @@ class ScamModel:
         out["is_scam"] = np.where(proba >= t, "true", "false")
         out["verdict"] = verdict
         out["scam_type"] = scam_type
-        if evidence:
+        if mode != "none":
             out["evidence"] = evidence_col
         out["note"] = np.where([_missing(v) or not str(v).strip() for v in frame[text_col]], "empty", "")
         _add_turn_summary(out, trajectories, rows_of_call, t, trajectory)
@@ -356,7 +388,7 @@ class ScamModel:
         self, texts: Iterable[Any], *, threshold: float | None = None, top_k: int = 5, redact: bool = False
     ) -> list[dict[str, Any]]:
         """:meth:`predict` for each transcript, scored as one batch (what ``POST /score`` answers)."""
-        rows, evidence_lists = self._score(texts, threshold=threshold, evidence=True, top_k=top_k, redact=redact)
+        rows, evidence_lists = self._score(texts, threshold=threshold, evidence="all", top_k=top_k, redact=redact)
         t = self.threshold if threshold is None else float(threshold)
         out = []
         for i, evidence in enumerate(evidence_lists):
@@ -792,7 +824,7 @@ def score_file(
     input_format: str | None = None,
     output_format: str | None = None,
     threshold: float | None = None,
-    evidence: bool = True,
+    evidence: bool | str = "flagged",
     overwrite_columns: bool = False,
     force: bool = False,
     encoding: str = "utf-8",

@@ -126,6 +126,14 @@ def _notify(message: str) -> None:
     _err(message)
 
 
+class Evidence(str, enum.Enum):
+    """Which rows ``score`` explains."""
+
+    flagged = "flagged"
+    all = "all"
+    none = "none"
+
+
 class Engine(str, enum.Enum):
     """Where ``score`` runs."""
 
@@ -275,7 +283,14 @@ def score(
     output_format: Annotated[
         str | None, typer.Option("--output-format", help="csv, tsv, jsonl or parquet (default: by extension).")
     ] = None,
-    evidence: Annotated[bool, typer.Option("--evidence/--no-evidence", help="Add the evidence column.")] = True,
+    evidence: Annotated[
+        Evidence,
+        typer.Option(
+            "--evidence",
+            help="Which rows get the evidence column: flagged (scam and suspicious), all (slower), none.",
+        ),
+    ] = Evidence.flagged,
+    no_evidence: Annotated[bool, typer.Option("--no-evidence", help="Same as --evidence none.")] = False,
     overwrite_columns: Annotated[
         bool, typer.Option("--overwrite-columns", help="Replace input columns named like the output columns.")
     ] = False,
@@ -356,7 +371,7 @@ def score(
                 input_format=input_format,
                 output_format=output_format,
                 threshold=threshold,
-                evidence=evidence,
+                evidence="none" if no_evidence else evidence.value,
                 overwrite_columns=overwrite_columns,
                 force=force,
                 encoding=encoding,
@@ -391,7 +406,7 @@ def _score_on_dask(options: dict[str, Any]) -> None:
         input_format=options["input_format"],
         output_format=output_format,
         threshold=options["threshold"],
-        evidence=options["evidence"],
+        evidence="none" if options["no_evidence"] else options["evidence"].value,
         redact=options["redact"],
         overwrite_columns=options["overwrite_columns"],
         encoding=options["encoding"],
