@@ -116,3 +116,31 @@ def test_empty_vocabulary_and_string_input_are_refused():
         NgramTfidf(token_pattern=TOKEN_PATTERN).fit(["", "  "])
     with pytest.raises(ValueError, match="Iterable"):
         NgramTfidf().fit("a string")
+
+
+@given(
+    units=st.lists(st.text(st.characters(blacklist_categories=("Zs", "Zl", "Zp", "Cc")), min_size=1), min_size=1),
+    lo=st.integers(2, 3),
+    extra=st.integers(0, 2),
+)
+def test_vectorised_fit_finds_the_same_ngrams_per_word(units, lo, extra):
+    import pandas as pd
+
+    from scamclf.ngrams import _unit_grams_by_unit, _unit_grams_vectorised
+
+    uniques = pd.unique(pd.Series([u for u in units if u.split() == [u]], dtype=object)).astype(object)
+    if not len(uniques):
+        return
+    found = _unit_grams_vectorised(uniques, lo, lo + extra)
+    assert found is not None
+    expected = _unit_grams_by_unit(uniques, lo, lo + extra)
+
+    def per_unit(matrix, terms):
+        matrix = matrix.tocoo()
+        out = {}
+        for r, c, v in zip(matrix.row, matrix.col, matrix.data, strict=True):
+            out[(r, terms[c])] = out.get((r, terms[c]), 0) + v
+        return out
+
+    assert sorted(found[1]) == sorted(expected[1])
+    assert per_unit(*found) == per_unit(*expected)

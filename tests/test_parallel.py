@@ -59,7 +59,7 @@ def test_a_single_chunk_is_scored_without_workers(fitted, corpus_path, tmp_path,
     def no_pool(*args, **kwargs):
         raise AssertionError("workers started for one chunk")
 
-    monkeypatch.setattr("scamclf.api.ordered_scores", no_pool)
+    monkeypatch.setattr("scamclf.api.ordered_map", no_pool)
     assert score_file(fitted, corpus_path, tmp_path / "out.csv", jobs=4)["rows"] == 24
 
 
@@ -91,9 +91,21 @@ class _DiesOnChunkTwo:
         return pd.DataFrame({"n": [len(texts)]})
 
 
+def _score_texts(model, texts, options):
+    return model.score_texts(texts, **options)
+
+
 def test_a_killed_worker_is_an_error_not_a_hang():
     if "fork" not in __import__("multiprocessing").get_all_start_methods():
         pytest.skip("needs fork")
     items = ((i, [f"chunk {i}"]) for i in range(6))
     with pytest.raises(parallel.WorkerDied, match="worker process died"):
-        list(parallel.ordered_scores(_DiesOnChunkTwo(), items, 2, {}))
+        list(parallel.ordered_map(_DiesOnChunkTwo(), items, 2, _score_texts, {}))
+
+
+def test_parquet_output_with_workers_matches_one_process(fitted, multi_chunk_input, tmp_path):
+    # Text formats are rendered in the workers; Parquet goes back to the parent as frames.
+    one = score_file(fitted, multi_chunk_input, tmp_path / "one.parquet", jobs=1)
+    two = score_file(fitted, multi_chunk_input, tmp_path / "two.parquet", jobs=2)
+    assert one == two and one["rows"] == 2600
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "one.parquet"), pd.read_parquet(tmp_path / "two.parquet"))

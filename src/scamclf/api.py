@@ -32,13 +32,14 @@ from .dataset import (
     normalise_labels,
     read_table,
     read_training_data,
+    render_rows,
     validate_training_frame,
 )
 from .errors import DataError, ModelError, ModelIntegrityError
 from .evaluate import binary_metrics, early_detection, evaluation_report, macro_average, metrics_by_group
 from .features import normalise_text
 from .model import ScamClassifier
-from .parallel import ordered_scores, resolve_jobs
+from .parallel import ordered_map, resolve_jobs
 from .persistence import load_model, save_model
 from .redact import redact_evidence, redact_frame
 
@@ -846,63 +847,99 @@ def score_file(
     """
     summary: dict[str, Any] = {"rows": 0, "scam": 0, "suspicious": 0, "legit": 0, "not_scored": 0}
     chunks = iter_table_chunks(input_path, fmt=input_format, chunksize=chunksize, encoding=encoding)
-    options = {"threshold": threshold, "evidence": evidence, "redact": redact}
-    if by_turn is not None:
-        if by_turn.get("call_id_col"):
-            chunks = iter([pd.concat(list(chunks), ignore_index=True)])
-        turn_options = {"threshold": threshold, "evidence": evidence, "overwrite_columns": overwrite_columns}
-        results: Iterator[pd.DataFrame] = (
-            model.score_turns(chunk, text_col=text_col, source=input_path, **turn_options, **by_turn)
-            for chunk in chunks
-        )
-        if redact:
-            results = (redact_frame(r, [c for c in r.columns if c != "trajectory"]) for r in results)
-    else:
-        jobs = resolve_jobs(jobs)
-        results = (
-            _with_scores(chunk, scores, redact)
-            for chunk, scores in _scores_of(model, chunks, jobs, options, text_col, overwrite_columns, input_path)
-        )
     with TableWriter(output_path, fmt=output_format, force=force) as writer:
-        for scored in results:
-            writer.write(scored)
-            summary["rows"] += len(scored)
-            counts = scored["verdict"].value_counts()
-            for verdict in ("scam", "suspicious", "legit"):
-                summary[verdict] += int(counts.get(verdict, 0))
-            summary["not_scored"] += int((scored["verdict"] == "").sum())
+        if by_turn is not None:
+            options = {"threshold": threshold, "evidence": evidence, "overwrite_columns": overwrite_columns}
+            parts = _turn_parts(model, chunks, by_turn, text_col, options, redact, input_path)
+            parts = (_ScoredPart.of(frame, writer.fmt) for frame in parts)
+        else:
+            job = {
+                "text_col": text_col,
+                "score": {"threshold": threshold, "evidence": evidence, "redact": redact},
+                "fmt": writer.fmt,
+            }
+            parts = _scored_parts(model, chunks, resolve_jobs(jobs), job, overwrite_columns, input_path)
+        for part in parts:
+            if part.frame is not None:
+                writer.write(part.frame)
+            else:
+                writer.write_rendered(part.header, part.body)
+            for key, count in part.counts.items():
+                summary[key] += count
             if progress:
-                progress(len(scored))
+                progress(part.counts["rows"])
         writer.commit()
     return summary
 
 
-def _scores_of(
+@dataclass
+class _ScoredPart:
+    """A scored chunk, ready to write: rendered text (CSV, TSV, JSONL) or a frame (Parquet)."""
+
+    counts: dict[str, int]
+    frame: pd.DataFrame | None = None
+    header: str = ""
+    body: str = ""
+
+    @classmethod
+    def of(cls, scored: pd.DataFrame, fmt: str) -> _ScoredPart:
+        verdicts = scored["verdict"].value_counts()
+        counts = {"rows": len(scored), "not_scored": int(verdicts.get("", 0))}
+        counts.update({v: int(verdicts.get(v, 0)) for v in ("scam", "suspicious", "legit")})
+        if fmt == "parquet":
+            return cls(counts, frame=scored)
+        header, body = render_rows(scored, fmt)
+        return cls(counts, header=header, body=body)
+
+
+def _score_chunk(model: ScamModel, chunk: pd.DataFrame, job: dict[str, Any]) -> _ScoredPart:
+    """Score a chunk and render it for the writer: the costly steps, run in a worker with --jobs."""
+    scores = model.score_texts(chunk[job["text_col"]].tolist(), **job["score"])
+    return _ScoredPart.of(_with_scores(chunk, scores, job["score"]["redact"]), job["fmt"])
+
+
+def _scored_parts(
     model: ScamModel,
     chunks: Iterator[pd.DataFrame],
     jobs: int,
-    options: dict[str, Any],
-    text_col: str,
+    job: dict[str, Any],
     overwrite_columns: bool,
     source: str | Path,
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """Each checked chunk with its score columns; in worker processes when there is work for them."""
+) -> Iterator[_ScoredPart]:
+    """Each chunk checked, scored and rendered; in worker processes when there is work for them."""
 
-    def checked(some: Iterable[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, list[Any]]]:
+    def checked(some: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for chunk in some:
-            _check_frame(chunk, text_col, overwrite_columns, source)
-            yield chunk, chunk[text_col].tolist()
+            _check_frame(chunk, job["text_col"], overwrite_columns, source)
+            yield chunk
 
     first = next(chunks, None)
     second = next(chunks, None) if first is not None and jobs > 1 else None
     if second is None:  # one chunk (or one job): starting workers would cost more than it saves
-        for chunk, texts in checked(c for c in (first,) if c is not None):
-            yield chunk, model.score_texts(texts, **options)
-        if first is not None:
-            for chunk, texts in checked(chunks):
-                yield chunk, model.score_texts(texts, **options)
+        rest = itertools.chain([first], chunks) if first is not None else iter(())
+        for chunk in checked(rest):
+            yield _score_chunk(model, chunk, job)
         return
-    yield from ordered_scores(model, checked(itertools.chain([first, second], chunks)), jobs, options)
+    items = ((None, chunk) for chunk in checked(itertools.chain([first, second], chunks)))
+    for _, part in ordered_map(model, items, jobs, _score_chunk, job):
+        yield part
+
+
+def _turn_parts(
+    model: ScamModel,
+    chunks: Iterator[pd.DataFrame],
+    by_turn: dict[str, Any],
+    text_col: str,
+    options: dict[str, Any],
+    redact: bool,
+    source: str | Path,
+) -> Iterator[pd.DataFrame]:
+    """``score --by-turn``: in one process; long format is read whole (a call's turns may be anywhere)."""
+    if by_turn.get("call_id_col"):
+        chunks = iter([pd.concat(list(chunks), ignore_index=True)])
+    for chunk in chunks:
+        scored = model.score_turns(chunk, text_col=text_col, source=source, **options, **by_turn)
+        yield redact_frame(scored, [c for c in scored.columns if c != "trajectory"]) if redact else scored
 
 
 def evaluate_file(

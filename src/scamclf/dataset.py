@@ -37,6 +37,7 @@ __all__ = [
     "normalise_labels",
     "read_table",
     "read_training_data",
+    "render_rows",
     "validate_training_frame",
 ]
 
@@ -631,6 +632,22 @@ def _arrow_column(exc: Exception) -> str:
     return "a column mixes types"
 
 
+def render_rows(frame: pd.DataFrame, fmt: str) -> tuple[str, str]:
+    """Return the header and the rows of ``frame`` as ``fmt`` text (csv, tsv or jsonl).
+
+    >>> render_rows(pd.DataFrame({"a": [1], "b": ["x,y"]}), "csv")
+    ('a,b\\n', '1,"x,y"\\n')
+    """
+    if fmt == "jsonl":
+        text = frame.to_json(orient="records", lines=True, force_ascii=False)
+        return "", text if not text or text.endswith("\n") else text + "\n"
+    if fmt not in ("csv", "tsv"):
+        raise ValueError(f"cannot render {fmt} as text")
+    sep = "\t" if fmt == "tsv" else ","
+    header = frame.iloc[:0].to_csv(sep=sep, index=False, lineterminator="\n")
+    return header, frame.to_csv(sep=sep, index=False, header=False, lineterminator="\n")
+
+
 class TableWriter:
     """Write a table in chunks to a file (atomically, on :meth:`commit`) or to standard output.
 
@@ -666,20 +683,25 @@ class TableWriter:
         if self.fmt == "parquet":
             self._write_parquet(frame)
             return
+        self.write_rendered(*render_rows(frame, self.fmt))
+
+    def write_rendered(self, header: str, body: str) -> None:
+        """Append rows already rendered by :func:`render_rows` (CSV, TSV or JSONL).
+
+        The header is written once, with the first rows. Rendering is the costly part of
+        writing text, so worker processes can do it and the writer only appends.
+        """
+        if self.fmt == "parquet":
+            raise ValueError("Parquet output takes frames: use write()")
         if self._handle is None:
             if self.to_stdout:
                 self._handle = sys.stdout
             else:
                 self._handle = open(self._tmp, "w", encoding="utf-8", newline="")  # type: ignore[arg-type]  # noqa: SIM115
-        if self.fmt == "jsonl":
-            text = frame.to_json(orient="records", lines=True, force_ascii=False)
-            if text and not text.endswith("\n"):
-                text += "\n"
-            self._handle.write(text)
-        else:
-            sep = "\t" if self.fmt == "tsv" else ","
-            frame.to_csv(self._handle, sep=sep, index=False, header=not self._wrote_header, lineterminator="\n")
-        self._wrote_header = True
+        if not self._wrote_header:
+            self._handle.write(header)
+            self._wrote_header = True
+        self._handle.write(body)
         if self.to_stdout:
             self._handle.flush()
 

@@ -142,19 +142,9 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
     def _fit_counts_char(self, docs: list[str]) -> tuple[sp.csr_matrix, list[str]]:
         doc_of, codes, uniques = _units(docs, None)
         lo, hi = self.ngram_range
-        gram_id: dict[str, int] = {}
-        indptr = [0]
-        indices: list[int] = []
-        for unit in uniques:
-            grams = char_wb_ngrams(unit, lo, hi)
-            indices.extend(gram_id.setdefault(g, len(gram_id)) for g in grams)
-            indptr.append(len(indices))
-        unit_grams = sp.csr_matrix(
-            (np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
-            shape=(len(uniques), len(gram_id)),
-        )
+        found = _unit_grams_vectorised(uniques, lo, hi) if 2 <= lo <= 3 else None
+        unit_grams, terms = found if found is not None else _unit_grams_by_unit(uniques, lo, hi)
         counts = _doc_unit_matrix(doc_of, codes, len(docs), len(uniques)) @ unit_grams
-        terms = list(gram_id)
         return _keep_min_df(sp.csr_matrix(counts), terms, int(self.min_df))
 
     def _fit_counts_word(self, docs: list[str]) -> tuple[sp.csr_matrix, list[str]]:
@@ -421,6 +411,73 @@ def text_slices(docs: list[str], budget: int = 1 << 18) -> list[tuple[int, int]]
     if start < len(docs) or not out:
         out.append((start, len(docs)))
     return out
+
+
+def _unit_grams_by_unit(uniques: np.ndarray, lo: int, hi: int) -> tuple[sp.csr_matrix, list[str]]:
+    """Each unit's ``char_wb`` n-grams (a units x n-grams count matrix) and the n-grams found."""
+    gram_id: dict[str, int] = {}
+    indptr = [0]
+    indices: list[int] = []
+    for unit in uniques:
+        grams = char_wb_ngrams(unit, lo, hi)
+        indices.extend(gram_id.setdefault(g, len(gram_id)) for g in grams)
+        indptr.append(len(indices))
+    unit_grams = sp.csr_matrix(
+        (np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int64), np.asarray(indptr)),
+        shape=(len(uniques), len(gram_id)),
+    )
+    return unit_grams, list(gram_id)
+
+
+def _unit_grams_vectorised(uniques: np.ndarray, lo: int, hi: int) -> tuple[sp.csr_matrix, list[str]] | None:
+    """:func:`_unit_grams_by_unit` with array operations (``2 <= lo <= 3``); ``None`` if keys overflow.
+
+    The units, each padded with a space on both sides, become one code-point array with a
+    separator after each. Every window of n characters that holds no separator is a ``char_wb``
+    n-gram of its unit; because a padded unit is at least three characters long, this also
+    gives scikit-learn's "a short word counts once, whole" rule for ``lo`` of 2 or 3. Windows
+    are numbered over the batch's alphabet, so distinct n-grams are distinct integers.
+    """
+    if not len(uniques):
+        return None
+    lengths = np.fromiter((len(u) + 3 for u in uniques), dtype=np.int64, count=len(uniques))
+    text = "".join(f" {u} \x00" for u in uniques)
+    points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    alphabet, inverse = np.unique(points, return_inverse=True)
+    base = len(alphabet) + 1
+    if float(base) ** hi >= 2.0**62:
+        return None
+    chars = inverse.astype(np.int64) + 1
+    chars[np.cumsum(lengths) - 1] = 0  # the separators (a "\x00" inside a unit keeps its code)
+    unit_of = np.repeat(np.arange(len(uniques), dtype=np.int64), lengths)
+    rows, cols, terms = [], [], []
+    for n in range(lo, hi + 1):
+        m = len(chars) - n + 1
+        if m <= 0:
+            continue
+        key = chars[:m].copy()
+        ok = key > 0
+        for k in range(1, n):
+            window = chars[k : k + m]
+            key = key * base + window
+            ok &= window > 0
+        distinct, column = np.unique(key[ok], return_inverse=True)
+        rows.append(unit_of[:m][ok])
+        cols.append(column.ravel() + len(terms))
+        digits = np.empty((len(distinct), n), dtype=np.int64)
+        rest = distinct.copy()
+        for k in range(n - 1, -1, -1):
+            digits[:, k] = rest % base
+            rest //= base
+        flat = alphabet[digits - 1].astype(np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+        terms.extend(flat[i : i + n] for i in range(0, len(flat), n))
+    if not terms:
+        return None
+    row, col = np.concatenate(rows), np.concatenate(cols)
+    unit_grams = sp.csr_matrix(
+        (np.ones(len(row), dtype=np.float32), (row, col)), shape=(len(uniques), len(terms)), dtype=np.float32
+    )
+    return unit_grams, terms
 
 
 def _documents(X: Any) -> list[str]:

@@ -3,7 +3,7 @@
 Workers get the model the parent loaded and verified: on Linux they are forked from the
 parent, so the model and the libraries stay in memory once, shared (copy-on-write); elsewhere
 the model is pickled to each worker when it starts (from memory, never read from a file
-here). Then only lists of texts go out and score columns come back. At most ``jobs + 1``
+here). Then only chunks go out and their results come back. At most ``jobs + 1``
 chunks are in flight, so memory stays flat however long the input is. Workers ignore SIGINT:
 the parent handles Ctrl-C (and SIGTERM), drops the queued chunks, and the workers exit after the
 chunk in hand (under a second). A worker killed by the system raises :class:`WorkerDied`.
@@ -22,14 +22,14 @@ import pickle
 import signal
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from .errors import ScamclfError
 
-__all__ = ["WorkerDied", "available_cpus", "ordered_scores", "resolve_jobs"]
+__all__ = ["WorkerDied", "available_cpus", "ordered_map", "resolve_jobs"]
 
 T = TypeVar("T")
 
@@ -65,8 +65,8 @@ def _start_worker(payload: bytes | None) -> None:
         _model = pickle.loads(payload)  # pickled by our own parent process, not read from a file
 
 
-def _score(texts: list[Any], options: dict[str, Any]) -> Any:
-    return _model.score_texts(texts, **options)
+def _run(task: Callable[[Any, Any, dict[str, Any]], Any], payload: Any, options: dict[str, Any]) -> Any:
+    return task(_model, payload, options)
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -74,12 +74,17 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("fork" if sys.platform == "linux" and "fork" in methods else "spawn")
 
 
-def ordered_scores(
-    model: Any, items: Iterable[tuple[T, list[Any]]], jobs: int, options: dict[str, Any]
+def ordered_map(
+    model: Any,
+    items: Iterable[tuple[T, Any]],
+    jobs: int,
+    task: Callable[[Any, Any, dict[str, Any]], Any],
+    options: dict[str, Any],
 ) -> Iterator[tuple[T, Any]]:
-    """Yield ``(item, model.score_texts(texts, **options))`` for each ``(item, texts)``, in order.
+    """Yield ``(item, task(model, payload, options))`` for each ``(item, payload)``, in order.
 
-    Raises :class:`WorkerDied` if a worker process is killed (e.g. by the out-of-memory killer)
+    ``task`` runs in a worker: a module-level function (so that it can be pickled), given the
+    worker's copy of ``model``. Raises :class:`WorkerDied` if a worker process is killed (e.g. by the out-of-memory killer)
     instead of waiting for its lost chunk for ever.
     """
     global _model
@@ -94,8 +99,8 @@ def ordered_scores(
     )
     try:
         pending: deque[tuple[T, Future[Any]]] = deque()
-        for item, texts in items:
-            pending.append((item, executor.submit(_score, texts, options)))
+        for item, payload in items:
+            pending.append((item, executor.submit(_run, task, payload, options)))
             if len(pending) > jobs:  # one chunk queued per worker beyond the ones being scored
                 done, future = pending.popleft()
                 yield done, _result(future)
