@@ -163,7 +163,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
     random_split_eval : bool
         Also score a random 20% of rows with a model fitted on the rest (``random_split_proba_``).
     n_jobs : int or None
-        Parallel fits of the held-out folds (threads; the solver's numeric work releases the GIL).
+        Parallel fits of the held-out folds (processes on large data, threads on small).
     random_state : int
         Seed for the solver and the fold assignment.
 
@@ -290,7 +290,11 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         # A fold whose training part holds one class only cannot be fitted; its rows fall back
         # to a stratified split so that every row still gets a held-out score.
         usable = [(tr, te) for tr, te in splits if len(np.unique(y[tr])) == 2]
-        results = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+        # Processes, not threads: the solver holds the GIL for much of its work (measured: two
+        # threads fit two folds no faster than one). On small data, starting processes and
+        # sending them the matrix would cost more than the fits themselves.
+        prefer = "processes" if Xf.nnz >= 2_000_000 else "threads"
+        results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
             delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state) for tr, te in usable
         )
         decision = np.full(len(y), np.nan)

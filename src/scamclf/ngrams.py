@@ -157,9 +157,9 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
             keys, rows = _ngram_keys(codes, doc_of, n, n_units)
             if len(keys) == 0:
                 continue
-            ukeys, inverse = np.unique(keys, return_inverse=True)
+            inverse, ukeys = pd.factorize(keys)  # hashing, not sorting: _limit sorts the vocabulary
             block = sp.csr_matrix(
-                (np.ones(len(keys), dtype=np.float32), (rows, inverse.ravel())), shape=(len(docs), len(ukeys))
+                (np.ones(len(keys), dtype=np.float32), (rows, inverse)), shape=(len(docs), len(ukeys))
             )
             block.sum_duplicates()
             block, kept = _keep_min_df_index(block, int(self.min_df))
@@ -443,11 +443,13 @@ def _unit_grams_vectorised(uniques: np.ndarray, lo: int, hi: int) -> tuple[sp.cs
     lengths = np.fromiter((len(u) + 3 for u in uniques), dtype=np.int64, count=len(uniques))
     text = "".join(f" {u} \x00" for u in uniques)
     points = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    alphabet, inverse = np.unique(points, return_inverse=True)
+    present = np.zeros(0x110000, dtype=np.int64)
+    present[points] = 1
+    alphabet = np.flatnonzero(present)
     base = len(alphabet) + 1
     if float(base) ** hi >= 2.0**62:
         return None
-    chars = inverse.astype(np.int64) + 1
+    chars = np.cumsum(present)[points]  # each character's rank in the alphabet, from 1
     chars[np.cumsum(lengths) - 1] = 0  # the separators (a "\x00" inside a unit keeps its code)
     unit_of = np.repeat(np.arange(len(uniques), dtype=np.int64), lengths)
     rows, cols, terms = [], [], []
@@ -461,9 +463,9 @@ def _unit_grams_vectorised(uniques: np.ndarray, lo: int, hi: int) -> tuple[sp.cs
             window = chars[k : k + m]
             key = key * base + window
             ok &= window > 0
-        distinct, column = np.unique(key[ok], return_inverse=True)
+        column, distinct = pd.factorize(key[ok])  # hashing, not sorting: the order is set later
         rows.append(unit_of[:m][ok])
-        cols.append(column.ravel() + len(terms))
+        cols.append(column.astype(np.int64) + len(terms))
         digits = np.empty((len(distinct), n), dtype=np.int64)
         rest = distinct.copy()
         for k in range(n - 1, -1, -1):
