@@ -84,3 +84,18 @@ def test_ascii_fast_path_of_normalise_text_is_the_general_one(text):
     from scamclf.features import _normalise
 
     assert _normalise(text, ascii_only=True) == _normalise(text, ascii_only=False)
+
+
+def test_feature_names_lookup_equals_the_full_list():
+    from scamclf.features import FeatureNames
+
+    texts = ["safe account 转账 now", "call me at 0 ok", "polis 安全 account"]
+    features = ScamFeatures(min_df=1).fit(texts)
+    full = features.get_feature_names_out()
+    names = FeatureNames(features)
+    assert len(names) == len(full) and [names[i] for i in range(len(full))] == full.tolist()
+    columns = np.array([len(full) - 1, 0, 3])
+    picked = FeatureNames(features, columns)
+    assert [picked[i] for i in range(3)] == full[columns].tolist()
+    with pytest.raises(IndexError):
+        names[len(full)]

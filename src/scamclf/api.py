@@ -39,7 +39,7 @@ from .errors import DataError, ModelError, ModelIntegrityError
 from .evaluate import binary_metrics, early_detection, evaluation_report, macro_average, metrics_by_group
 from .features import normalise_text
 from .model import ScamClassifier
-from .parallel import ordered_map, resolve_jobs
+from .parallel import ordered_map, release_memory, resolve_jobs
 from .persistence import load_model, save_model
 from .redact import redact_evidence, redact_frame
 
@@ -596,6 +596,8 @@ def load(
         # A model pickled by an incompatible scamclf build unpickles fine and breaks on first use:
         # find out now, with a message that says what to do.
         estimator.predict_proba(["hello"])
+        # Built now, so that forked workers share it instead of each building its own.
+        estimator._feature_names()
     except Exception as exc:
         written = header.get("versions", {}).get("scamclf")
         raise ModelError(
@@ -868,6 +870,7 @@ def score_file(
                 summary[key] += count
             if progress:
                 progress(part.counts["rows"])
+            release_memory()
         writer.commit()
     return summary
 

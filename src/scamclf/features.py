@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from bisect import bisect_right
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -19,6 +20,7 @@ from .ngrams import NgramTfidf, text_slices
 
 __all__ = [
     "TOKEN_PATTERN",
+    "FeatureNames",
     "Lexicon",
     "ScamFeatures",
     "as_texts",
@@ -451,6 +453,51 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         if self.lexicon_ is not None:
             names.extend(f"lex:{n}" for n in self.lexicon_.feature_names)
         return np.asarray(names, dtype=object)
+
+
+class FeatureNames:
+    """``ScamFeatures.get_feature_names_out()[i]`` one name at a time, optionally through ``columns``.
+
+    Explanations need the names of a few columns per transcript; building all 300k names as
+    Python strings costs tens of MB in every worker process (and their reference counts keep
+    copying shared pages). The names are sliced from each vectoriser's term string instead.
+
+    >>> f = ScamFeatures(min_df=1).fit(["safe account", "call me"])
+    >>> names = FeatureNames(f)
+    >>> names[0], len(names) == len(f.get_feature_names_out())
+    ('w:account', True)
+    """
+
+    def __init__(self, features: ScamFeatures, columns: np.ndarray | None = None) -> None:
+        from .ngrams import _SEP
+
+        self._blocks: list[tuple[int, str, str, np.ndarray, np.ndarray]] = []
+        start = 0
+        for prefix, vec in features.vectorisers_:
+            terms = vec.terms_
+            points = np.frombuffer(terms.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            cuts = np.flatnonzero(points == ord(_SEP))
+            lo = np.concatenate([[0], cuts + 1])
+            hi = np.concatenate([cuts, [len(terms)]])
+            self._blocks.append((start, prefix, terms, lo, hi))
+            start += len(lo)
+        self._starts = [block[0] for block in self._blocks]
+        self._lexicon_start = start
+        self._lexicon = list(features.lexicon_.feature_names) if features.lexicon_ is not None else []
+        self._columns = None if columns is None else np.asarray(columns, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self._lexicon_start + len(self._lexicon) if self._columns is None else len(self._columns)
+
+    def __getitem__(self, i: int) -> str:
+        column = int(i if self._columns is None else self._columns[i])
+        if column < 0 or column >= self._lexicon_start + len(self._lexicon):
+            raise IndexError(f"feature {i} out of range")
+        if column >= self._lexicon_start:
+            return f"lex:{self._lexicon[column - self._lexicon_start]}"
+        start, prefix, terms, lo, hi = self._blocks[bisect_right(self._starts, column) - 1]
+        j = column - start
+        return f"{prefix}:{terms[lo[j] : hi[j]]}"
 
 
 def _prepare(X: Any) -> tuple[list[str], list[str]]:

@@ -16,7 +16,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, normalise_label
-from .features import ScamFeatures, as_texts, normalise_text
+from .features import FeatureNames, ScamFeatures, as_texts, normalise_text
 
 __all__ = ["ScamClassifier", "choose_thresholds", "script_of", "source_weights"]
 
@@ -448,10 +448,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             out.append([(p, round(w, 3)) for p, w in merged[:top_k]])
         return out
 
-    def _feature_names(self) -> np.ndarray:
+    def _feature_names(self) -> FeatureNames:
         if getattr(self, "_names_cache", None) is None:
-            names = self.features_.get_feature_names_out()
-            self._names_cache = names if self.feature_mask_ is None else names[self.feature_mask_]
+            self._names_cache = FeatureNames(self.features_, self.feature_mask_)
         return self._names_cache
 
     def _phrase_for(self, name: str, normalised: str) -> str | None:

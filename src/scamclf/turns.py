@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .features import mask_digits, normalise_text
+from .features import FeatureNames, mask_digits, normalise_text
 from .model import ScamClassifier, _fold_subphrases
 
 __all__ = ["CallState", "CallTracker", "TurnScorer", "reference_trajectory", "split_turns"]
@@ -97,9 +97,9 @@ class TurnScorer:
         self.bias = float(estimator.calibrator_.intercept_[0])
 
     @cached_property
-    def _names(self) -> np.ndarray:
-        # Every column's name (286k strings): built on the first evidence phrase, not per scorer.
-        return self.estimator.features_.get_feature_names_out()
+    def _names(self) -> FeatureNames:
+        # Column names, sliced from the vocabularies when asked for (not 300k strings at once).
+        return FeatureNames(self.estimator.features_)
 
     def new_call(self) -> CallState:
         """An empty call: no turns yet."""
