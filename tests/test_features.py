@@ -99,3 +99,35 @@ def test_feature_names_lookup_equals_the_full_list():
     assert [picked[i] for i in range(3)] == full[columns].tolist()
     with pytest.raises(IndexError):
         names[len(full)]
+
+
+@given(
+    st.text(
+        st.sampled_from(
+            list("，。？！：；（）　ＡＢａｂ１２你好的e\u0301\u0327\u2024\u2002\uff0e\u3000") + ["\u0300", "a", " "]
+        )
+    )
+    | st.text()
+)
+def test_fast_nfkc_is_nfkc(text):
+    import unicodedata
+
+    from scamclf.features import nfkc
+
+    assert nfkc(text) == unicodedata.normalize("NFKC", text)
+
+
+def test_full_width_replacements_are_their_compatibility_decompositions():
+    import unicodedata
+
+    from scamclf.features import _FULL_WIDTH
+
+    for wide, narrow in _FULL_WIDTH:
+        assert unicodedata.normalize("NFKD", wide) == narrow and narrow.isascii()
+
+
+@given(st.text(st.sampled_from(list("請轉帳到安全帳戶你好的abc 0")) | st.characters()))
+def test_to_simplified_translates_only_when_needed_and_the_same(text):
+    from scamclf.features import _t2s_table, to_simplified
+
+    assert to_simplified(text) == text.translate(_t2s_table())

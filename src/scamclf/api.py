@@ -595,7 +595,7 @@ def load(
     try:
         # A model pickled by an incompatible scamclf build unpickles fine and breaks on first use:
         # find out now, with a message that says what to do.
-        estimator.predict_proba(["hello"])
+        estimator.predict_proba(["hello", "你好，請問"])
         # Built now, so that forked workers share it instead of each building its own.
         estimator._feature_names()
     except Exception as exc:
