@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
@@ -111,3 +113,30 @@ def test_refit_explains_with_the_new_vocabulary(corpus):
 def test_threshold_is_never_between_two_cheaper_runs():
     scam_t, _ = choose_thresholds(np.array([1, 0, 1, 0]), np.array([0.2, 0.4, 0.6, 0.8]))
     assert scam_t != 0.4
+
+
+def _fold_reference(phrases):
+    # The plain quadratic version: each phrase goes into the first longer kept phrase holding it.
+    from scamclf.model import _is_cjk
+
+    out, padded = {}, {}
+    for phrase in sorted(phrases, key=len, reverse=True):
+        needle = phrase if _is_cjk(phrase) else f" {phrase} "
+        home = next((longer for longer, text in padded.items() if needle in text), None)
+        if home is None:
+            padded[phrase] = f" {phrase} "
+        key = home or phrase
+        out[key] = round(out.get(key, 0.0) + phrases[phrase], 6)
+    return {p: out[p] for p in phrases if p in out}
+
+
+_PHRASES = ["money", "money laundering", "laundering", "洗钱", "钱", "安全账户", "账户", "safe", "a safe account"]
+
+
+@given(
+    st.dictionaries(st.sampled_from([*_PHRASES, "account", "safe account", "is", "this", "ney"]), st.floats(0.01, 2.0))
+)
+def test_fold_subphrases_equals_the_plain_version(phrases):
+    from scamclf.model import _fold_subphrases
+
+    assert _fold_subphrases(phrases) == _fold_reference(phrases)

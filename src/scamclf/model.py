@@ -490,13 +490,16 @@ def _fold_subphrases(phrases: dict[str, float]) -> dict[str, float]:
     {'money laundering': 0.7, 'is': 0.1, 'this': 0.1}
     """
     out: dict[str, float] = {}
-    padded: dict[str, str] = {}
+    homes: list[tuple[str, str]] = []  # phrases not folded into another, padded with spaces
+    joined = ""  # the same, joined by NUL (normalised text has none): one test rules most out
     for phrase in sorted(phrases, key=len, reverse=True):
         needle = phrase if _is_cjk(phrase) else f" {phrase} "
-        home = next((longer for longer, text in padded.items() if needle in text), None)
-        key = home or phrase
-        if home is None:
-            padded[phrase] = f" {phrase} "
+        key = phrase
+        if needle in joined:
+            key = next(longer for longer, text in homes if needle in text)
+        else:
+            homes.append((phrase, f" {phrase} "))
+            joined += f"\x00 {phrase} "
         out[key] = round(out.get(key, 0.0) + phrases[phrase], 6)
     return {p: out[p] for p in phrases if p in out}
 
