@@ -227,7 +227,7 @@ class ScamModel:
             if flagged.any():
                 types = est.predict_type_from_features(Xf[np.flatnonzero(flagged)])
                 scam_type[idx[flagged]] = types
-            explain = np.flatnonzero(flagged) if mode == "flagged" else np.arange(len(clean) * (mode == "all"))
+            explain = {"flagged": np.flatnonzero(flagged), "all": np.arange(len(clean))}.get(mode, [])
             if len(explain):
                 found = est.explain_features(
                     [clean[k] for k in explain], Xf[explain], top_k=top_k, normalised=[normalised[k] for k in explain]
