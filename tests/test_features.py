@@ -99,6 +99,8 @@ def test_feature_names_lookup_equals_the_full_list():
     assert [picked[i] for i in range(3)] == full[columns].tolist()
     with pytest.raises(IndexError):
         names[len(full)]
+    assert names[columns].tolist() == full[columns].tolist()  # several at once, like an array
+    assert names[1:4].tolist() == full[1:4].tolist() and names[[2]].tolist() == [full[2]]
 
 
 @given(

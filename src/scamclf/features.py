@@ -8,7 +8,7 @@ import unicodedata
 from bisect import bisect_right
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -539,7 +539,17 @@ class FeatureNames:
     def __len__(self) -> int:
         return self._lexicon_start + len(self._lexicon) if self._columns is None else len(self._columns)
 
-    def __getitem__(self, i: int) -> str:
+    @overload
+    def __getitem__(self, i: int | np.integer) -> str: ...
+
+    @overload
+    def __getitem__(self, i: slice | list[int] | np.ndarray) -> np.ndarray: ...
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            i = range(*i.indices(len(self)))
+        if not isinstance(i, int | np.integer):  # several: an object array, as numpy indexing gives
+            return np.asarray([self[int(j)] for j in np.asarray(i).ravel()], dtype=object).reshape(np.shape(i))
         column = int(i if self._columns is None else self._columns[i])
         if column < 0 or column >= self._lexicon_start + len(self._lexicon):
             raise IndexError(f"feature {i} out of range")
