@@ -101,6 +101,10 @@ def test_feature_names_lookup_equals_the_full_list():
         names[len(full)]
     assert names[columns].tolist() == full[columns].tolist()  # several at once, like an array
     assert names[1:4].tolist() == full[1:4].tolist() and names[[2]].tolist() == [full[2]]
+    mask = np.zeros(len(full), dtype=bool)
+    mask[[0, 5]] = True
+    assert names[mask].tolist() == full[mask].tolist()
+    assert names[-1] == full[-1] and picked[-1] == full[columns[-1]]
 
 
 @given(

@@ -140,3 +140,27 @@ def test_fold_subphrases_equals_the_plain_version(phrases):
     from scamclf.model import _fold_subphrases
 
     assert _fold_subphrases(phrases) == _fold_reference(phrases)
+
+
+def test_held_out_folds_in_processes_equal_threads(corpus, monkeypatch):
+    import scamclf.model as model_module
+
+    texts, y, groups = corpus["text"].tolist(), corpus["label"].tolist(), corpus["source"].tolist()
+    clf = ScamClassifier(features=ScamFeatures(min_df=1), n_jobs=2, random_split_eval=False)
+    threads = clone(clf).fit(texts, y, groups=groups)
+    monkeypatch.setattr(model_module, "PROCESS_FOLDS_NNZ", 0)
+    used = []
+
+    def spy(*args, **kwargs):
+        used.append(kwargs.get("prefer"))
+        return real(*args, **kwargs)
+
+    real = model_module.Parallel
+    monkeypatch.setattr(model_module, "Parallel", spy)
+    processes = clone(clf).fit(texts, y, groups=groups)
+    assert used == ["processes"]
+    np.testing.assert_array_equal(threads.oof_proba_, processes.oof_proba_)
+    assert (threads.threshold_, threads.suspicious_threshold_) == (
+        processes.threshold_,
+        processes.suspicious_threshold_,
+    )

@@ -89,6 +89,29 @@ def test_score_turns_long_format_orders_turns_and_repeats_call_values(fitted):
     assert path == pytest.approx(expected, abs=1e-6)
 
 
+def test_score_turns_long_format_explains_the_rows_not_judged_legit(fitted):
+    frame = pd.DataFrame(
+        {
+            "call": ["x", "x", "x", "y", "y"],
+            "text": [
+                "hello",
+                "this is the police your ic is linked to money laundering",
+                "transfer to a safe account",
+                "hi mum",
+                "see you at dinner",
+            ],
+        }
+    )
+    flagged = fitted.score_turns(frame, call_id_col="call")
+    every = fitted.score_turns(frame, call_id_col="call", evidence="all")
+    legit = flagged["verdict"] == "legit"
+    assert legit.any() and (~legit).any()
+    assert (flagged.loc[legit, "evidence"] == "").all()
+    assert flagged.loc[~legit, "evidence"].tolist() == every.loc[~legit, "evidence"].tolist()
+    assert (flagged.loc[~legit, "evidence"] != "").all() and (every.loc[legit, "evidence"] != "").any()
+    assert "evidence" not in fitted.score_turns(frame, call_id_col="call", evidence="none").columns
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -71,13 +71,15 @@ def evidence_mode(evidence: bool | str) -> str:
     calls that were flagged, so by default only those are explained (as only they get a
     ``scam_type``); ``"all"`` also explains the calls judged legit.
 
+    ``False`` and ``None`` are ``"none"``.
+
     >>> evidence_mode(True), evidence_mode(False), evidence_mode("flagged")
     ('all', 'none', 'flagged')
     """
-    if evidence is True:
-        return "all"
-    if evidence is False or evidence is None:
+    if evidence is None:
         return "none"
+    if isinstance(evidence, bool | np.bool_):
+        return "all" if evidence else "none"
     if isinstance(evidence, str) and evidence in EVIDENCE_MODES:
         return evidence
     raise ValueError(f"evidence must be one of {', '.join(EVIDENCE_MODES)} (or True / False), not {evidence!r}")
@@ -227,16 +229,21 @@ class ScamModel:
             if flagged.any():
                 types = est.predict_type_from_features(Xf[np.flatnonzero(flagged)])
                 scam_type[idx[flagged]] = types
-            explain = {"flagged": np.flatnonzero(flagged), "all": np.arange(len(clean))}.get(mode, [])
-            if len(explain):
+            if mode == "all":
+                explain = range(len(clean))
+                found = est.explain_features(clean, Xf, top_k=top_k, normalised=normalised)
+            elif mode == "flagged":
+                explain = np.flatnonzero(flagged).tolist()
                 found = est.explain_features(
                     [clean[k] for k in explain], Xf[explain], top_k=top_k, normalised=[normalised[k] for k in explain]
                 )
-                for k, ev in zip(explain.tolist(), found, strict=True):
-                    if redact:
-                        ev = list(zip(redact_evidence([p for p, _ in ev], clean[k]), [w for _, w in ev], strict=True))
-                    evidence_lists[idx[k]] = ev
-                    evidence_col[idx[k]] = "; ".join(f"{phrase} ({weight:+.2f})" for phrase, weight in ev)
+            else:
+                explain, found = [], []
+            for k, ev in zip(explain, found, strict=True):
+                if redact:
+                    ev = list(zip(redact_evidence([p for p, _ in ev], clean[k]), [w for _, w in ev], strict=True))
+                evidence_lists[idx[k]] = ev
+                evidence_col[idx[k]] = "; ".join(f"{phrase} ({weight:+.2f})" for phrase, weight in ev)
         out = pd.DataFrame(
             {
                 "scam_probability": proba,
@@ -263,6 +270,7 @@ class ScamModel:
     ) -> pd.DataFrame:
         """Return ``frame`` with the score columns appended (input columns kept, in order).
 
+        ``evidence`` picks the rows explained (:func:`evidence_mode`; default: scam and suspicious).
         With ``redact``, personal data is masked in every text column and in the evidence.
         ``source`` names the input in error messages.
         """
@@ -293,7 +301,8 @@ class ScamModel:
         the columns of :meth:`score_frame` plus ``alarm_turn`` (the first turn, 1-based, after
         which the call's score reaches the scam threshold; empty if never), ``max_probability``
         and, with ``trajectory``, the probability after every turn (a JSON list). In long format
-        each row also gets ``turn`` and carries the call's score and evidence *after that turn*.
+        each row also gets ``turn`` and carries the call's score and evidence *after that turn*
+        (``evidence`` as in :meth:`score_texts`: by default on rows whose verdict so far is not legit).
 
         Prefix scores use per-turn features (n-grams do not cross turns) and are updated
         incrementally (:mod:`scamclf.turns`); for a one-text call the last prefix score can
@@ -839,7 +848,8 @@ def score_file(
 ) -> dict[str, Any]:
     """Score a table file chunk by chunk into ``output_path`` (atomically) or standard output.
 
-    Returns a summary: rows, rows flagged per verdict, rows without a score. With ``redact``,
+    Returns a summary: rows, rows flagged per verdict, rows without a score. ``evidence``
+    picks the rows explained (:func:`evidence_mode`; default: scam and suspicious). With ``redact``,
     personal data is masked in the text columns and the evidence written (not in the scoring).
     ``jobs`` worker processes score chunks in parallel (``None`` or 0: all CPUs); the output
     is the same for any number of jobs. ``by_turn`` (keyword arguments of

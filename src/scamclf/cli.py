@@ -338,6 +338,8 @@ def score(
         from .dataset import check_input_path, detect_format
         from .errors import DataError, OutputExistsError
 
+        if no_evidence and evidence is not Evidence.flagged:
+            raise DataError(f"--no-evidence contradicts --evidence {evidence.value}; give one of them")
         if engine is Engine.dask:
             _score_on_dask(locals())
             return

@@ -94,6 +94,9 @@ def score_dask_frame(
 ) -> Any:
     """Score a ``dask.dataframe.DataFrame``; return one with the columns of ``scamclf score``.
 
+    ``evidence`` picks the rows explained, as in ``ScamModel.score_texts`` (default: scam and
+    suspicious rows).
+
     ``model_ref`` is what the tasks receive as the model: by default ``dask.delayed(model)`` (one
     copy in the graph); :func:`score_files_dask` passes a future broadcast to every worker.
     """

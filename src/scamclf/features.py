@@ -549,10 +549,16 @@ class FeatureNames:
         if isinstance(i, slice):
             i = range(*i.indices(len(self)))
         if not isinstance(i, int | np.integer):  # several: an object array, as numpy indexing gives
-            return np.asarray([self[int(j)] for j in np.asarray(i).ravel()], dtype=object).reshape(np.shape(i))
-        column = int(i if self._columns is None else self._columns[i])
-        if column < 0 or column >= self._lexicon_start + len(self._lexicon):
+            many = np.asarray(i)
+            if many.dtype == bool:
+                if many.shape != (len(self),):
+                    raise IndexError(f"boolean index of shape {many.shape} for {len(self)} features")
+                many = np.flatnonzero(many)
+            return np.asarray([self[int(j)] for j in many.ravel()], dtype=object).reshape(many.shape)
+        if not -len(self) <= i < len(self):
             raise IndexError(f"feature {i} out of range")
+        i = int(i) % len(self)
+        column = int(i if self._columns is None else self._columns[i])
         if column >= self._lexicon_start:
             return f"lex:{self._lexicon[column - self._lexicon_start]}"
         start, prefix, terms, lo, hi = self._blocks[bisect_right(self._starts, column) - 1]

@@ -125,6 +125,11 @@ def _labels_to_int(y: Any) -> np.ndarray:
     return np.asarray(out, dtype=np.int64)
 
 
+#: Held-out folds are fitted in worker processes when the feature matrix has this many
+#: non-zeros (about 2,000 call transcripts); below it, in threads.
+PROCESS_FOLDS_NNZ = 2_000_000
+
+
 def _fit_linear(X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, C: float, random_state: int) -> LogisticRegression:
     # lbfgs: liblinear's Newton steps crawl on wide character features with uneven sample weights.
     clf = LogisticRegression(C=C, solver="lbfgs", max_iter=500, random_state=random_state)
@@ -293,7 +298,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         # Processes, not threads: the solver holds the GIL for much of its work (measured: two
         # threads fit two folds no faster than one). On small data, starting processes and
         # sending them the matrix would cost more than the fits themselves.
-        prefer = "processes" if Xf.nnz >= 2_000_000 else "threads"
+        prefer = "processes" if Xf.nnz >= PROCESS_FOLDS_NNZ else "threads"
         results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
             delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state) for tr, te in usable
         )
@@ -494,12 +499,11 @@ def _fold_subphrases(phrases: dict[str, float]) -> dict[str, float]:
     joined = ""  # the same, joined by NUL (normalised text has none): one test rules most out
     for phrase in sorted(phrases, key=len, reverse=True):
         needle = phrase if _is_cjk(phrase) else f" {phrase} "
-        key = phrase
-        if needle in joined:
-            key = next(longer for longer, text in homes if needle in text)
-        else:
+        home = next((longer for longer, text in homes if needle in text), None) if needle in joined else None
+        if home is None:
             homes.append((phrase, f" {phrase} "))
             joined += f"\x00 {phrase} "
+        key = home or phrase
         out[key] = round(out.get(key, 0.0) + phrases[phrase], 6)
     return {p: out[p] for p in phrases if p in out}
 
