@@ -137,3 +137,38 @@ def test_to_simplified_translates_only_when_needed_and_the_same(text):
     from scamclf.features import _t2s_table, to_simplified
 
     assert to_simplified(text) == text.translate(_t2s_table())
+
+
+@given(st.text(st.sampled_from([*"ab'\u2019 x0_-\n转"])) | st.text())
+def test_apostrophe_pattern_matches_the_look_behind_form(text):
+    import re
+
+    from scamclf.features import _APOSTROPHE
+
+    assert _APOSTROPHE.sub("", text) == re.sub(r"(?<=\w)['\u2019](?=\w)", "", text)
+
+
+def _cue_counts_by_finditer(lexicon, text):
+    from scamclf.features import _CJK_ANY, _LATIN_ANY
+
+    out = np.zeros(len(lexicon.cues))
+    for script, present in ((lexicon._latin, _LATIN_ANY.search(text)), (lexicon._cjk, _CJK_ANY.search(text))):
+        for i, pattern in enumerate(script):
+            if present and pattern is not None:
+                out[i] += sum(1 for m in pattern.finditer(text) if m.end() > m.start())
+    return out
+
+
+_CUE_WORDS = [
+    *"police bukit aman arrest warrant money laundering safe account otp tac pin transfer do not tell anyone".split(),
+    *"never share your the bank officer anydesk gift card polis akaun selamat jangan beritahu sesiapa kod".split(),
+    *"公安局 安全账户 验证码 不要告诉 转账 洗钱 0 997 nsrc arrested arrive arrange".split(),
+]
+
+
+@given(st.lists(st.lists(st.sampled_from(_CUE_WORDS), max_size=25).map(" ".join), min_size=1, max_size=6))
+def test_cue_counts_equal_counting_every_pattern_match(texts):
+    lexicon = load_lexicon()
+    texts = [normalise_text(t) for t in texts]
+    expected = np.array([_cue_counts_by_finditer(lexicon, t) for t in texts])
+    np.testing.assert_array_equal(lexicon.count_many(texts), expected)
