@@ -160,9 +160,44 @@ def _cue_counts_by_finditer(lexicon, text):
 
 
 _CUE_WORDS = [
-    *"police bukit aman arrest warrant money laundering safe account otp tac pin transfer do not tell anyone".split(),
-    *"never share your the bank officer anydesk gift card polis akaun selamat jangan beritahu sesiapa kod".split(),
-    *"公安局 安全账户 验证码 不要告诉 转账 洗钱 0 997 nsrc arrested arrive arrange".split(),
+    *[
+        "police",
+        "bukit",
+        "aman",
+        "arrest",
+        "warrant",
+        "money",
+        "laundering",
+        "safe",
+        "account",
+        "otp",
+        "tac",
+        "pin",
+        "transfer",
+        "do",
+        "not",
+        "tell",
+        "anyone",
+    ],
+    *[
+        "never",
+        "share",
+        "your",
+        "the",
+        "bank",
+        "officer",
+        "anydesk",
+        "gift",
+        "card",
+        "polis",
+        "akaun",
+        "selamat",
+        "jangan",
+        "beritahu",
+        "sesiapa",
+        "kod",
+    ],
+    *["公安局", "安全账户", "验证码", "不要告诉", "转账", "洗钱", "0", "997", "nsrc", "arrested", "arrive", "arrange"],
 ]
 
 
