@@ -173,3 +173,17 @@ def test_written_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(mask)
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_jsonl_lone_surrogate_escapes_become_replacement_characters(tmp_path, fitted):
+    from scamclf.api import score_file
+
+    src = tmp_path / "calls.jsonl"
+    src.write_text(
+        '{"id": 1, "text": "transfer to a safe account \\ud83d now"}\n{"id": 2, "text": "smile \\ud83d\\ude00 ok"}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.csv"
+    assert score_file(fitted, src, out)["rows"] == 2
+    scored = pd.read_csv(out, keep_default_na=False)
+    assert scored["text"].tolist() == ["transfer to a safe account \ufffd now", "smile \U0001f600 ok"]

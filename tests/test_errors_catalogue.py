@@ -128,6 +128,10 @@ def _check_sparse(tmp_path: Path, stderr: str) -> None:
     assert pd.isna(last["id"]) and pd.isna(last["text"]) and last["agent"] == "lim" and last["note"] == "empty"
 
 
+def _check_replacement_character(tmp_path: Path, stderr: str) -> None:
+    assert _read_out(tmp_path)["text"].tolist() == ["safe account \ufffd now"]
+
+
 # id, input file name, its content (bytes, or a function writing it), arguments, exit code,
 # then the expected stderr fragment (errors) or a check of the output (exit 0).
 CASES: list[tuple[str, str, Any, list[str], int, Any]] = [
@@ -201,6 +205,14 @@ CASES: list[tuple[str, str, Any, list[str], int, Any]] = [
         SCORE,
         1,
         "num.jsonl: column 'text' row 2 holds a int, not text",
+    ),
+    (
+        "jsonl-lone-surrogate",
+        "half.jsonl",
+        b'{"text": "safe account \\ud83d now"}\n',
+        [*SCORE, *TO_FILE],
+        0,
+        _check_replacement_character,
     ),
     (
         "parquet-text-not-string",

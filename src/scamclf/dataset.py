@@ -285,6 +285,26 @@ def _iter_csv(path: Any, fmt: str, chunksize: int, encoding: str) -> Iterator[pd
         raise DataError(f"{_name(path)}: malformed {fmt.upper()}: {_parser_detail(str(exc))}") from exc
 
 
+# JSON may spell half of a UTF-16 surrogate pair on its own ("\ud83d"): no character, and no
+# output encoding can write it. Such halves become U+FFFD, as a decoder treats invalid bytes.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """``value`` with every unpaired surrogate in its strings replaced by U+FFFD.
+
+    >>> _without_lone_surrogates({"text": "ok \\ud83d", "n": 1})
+    {'text': 'ok \ufffd', 'n': 1}
+    """
+    if isinstance(value, str):
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    return value
+
+
 _RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _QUOTE_HINT = "fields holding commas, quotes or newlines must be in double quotes"
 
@@ -328,6 +348,8 @@ def _iter_jsonl(path: Any, chunksize: int, encoding: str) -> Iterator[pd.DataFra
                     f"{name}: line {number} is not valid JSON ({exc.msg} at character {exc.pos + 1}); "
                     "each line must be one JSON object"
                 ) from exc
+            if "\\u" in line and _SURROGATE_ESCAPE.search(line):
+                row = _without_lone_surrogates(row)
             if not isinstance(row, dict):
                 raise DataError(
                     f"{name}: line {number} is a JSON {type(row).__name__}, expected an object "
