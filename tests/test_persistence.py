@@ -115,6 +115,18 @@ def test_other_sklearn_version_loads_with_warning(model_copy):
     assert any(issubclass(w.category, VersionMismatchWarning) for w in caught)
 
 
+@pytest.mark.parametrize(
+    ("written", "warns"), [("0.2.0", True), ("0.3.0", False), ("99.0.0", True), ("0.3.0rc1", True)]
+)
+def test_scamclf_versions_with_the_same_scores_load_without_warning(model_copy, written, warns):
+    header = read_header(model_copy)
+    _rewrite(model_copy, header_update={"versions": dict(header["versions"], scamclf=written)})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_model(model_copy)
+    assert any(issubclass(w.category, VersionMismatchWarning) for w in caught) == warns
+
+
 def _stack_global_payload(module, name):
     """A protocol-4 pickle that only imports ``module.name`` (then stops)."""
     import struct

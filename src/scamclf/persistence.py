@@ -41,6 +41,9 @@ __all__ = [
 
 MAGIC = b"SCAMCLF\n"
 FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectorizer (0.3.0)
+# Models written by this scamclf version or later (and not newer than this one) give the same
+# scores here: loading them does not warn. Raise it whenever scoring changes.
+SAME_SCORES_SINCE = "0.3.0"
 _MAX_HEADER = 1 << 20
 
 # Exactly the globals a scamclf model contains (found by auditing saved models), checked before
@@ -317,6 +320,8 @@ def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
     written = header.get("versions", {})
     current = _versions()
     for package in ("scikit-learn", "scamclf"):
+        if package == "scamclf" and _scores_like_this_version(written.get(package)):
+            continue
         if written.get(package) != current[package]:
             warnings.warn(
                 f"{path}: model written with {package} {written.get(package)}, running {current[package]}; "
@@ -325,6 +330,22 @@ def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
                 stacklevel=2,
             )
     return model, header
+
+
+def _scores_like_this_version(version: Any) -> bool:
+    """Whether a model written by scamclf ``version`` scores as this scamclf scores it.
+
+    >>> _scores_like_this_version(SAME_SCORES_SINCE), _scores_like_this_version("0.2.0")
+    (True, False)
+    """
+
+    def parts(v: str) -> tuple[int, ...]:
+        return tuple(int(p) for p in v.split(".")[:3])
+
+    try:
+        return parts(SAME_SCORES_SINCE) <= parts(str(version)) <= parts(__version__)
+    except ValueError:  # a development or malformed version: be careful
+        return version == __version__
 
 
 if __name__ == "__main__":  # pragma: no cover
