@@ -159,6 +159,11 @@ def test_held_out_folds_in_processes_equal_threads(corpus, monkeypatch):
     monkeypatch.setattr(model_module, "Parallel", spy)
     processes = clone(clf).fit(texts, y, groups=groups)
     assert used == ["processes"]
+    import psutil
+
+    # The fold workers are gone (joblib's resource trackers stay for the life of the process).
+    workers = [p for p in psutil.Process().children(recursive=True) if "LokyProcess" in " ".join(p.cmdline())]
+    assert not workers
     np.testing.assert_array_equal(threads.oof_proba_, processes.oof_proba_)
     assert (threads.threshold_, threads.suspicious_threshold_) == (
         processes.threshold_,

@@ -302,6 +302,12 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
             delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state) for tr, te in usable
         )
+        if prefer == "processes":
+            # joblib keeps its worker processes (each holding a copy of the matrix) for minutes
+            # in case of more work: none is coming, so give their memory back now.
+            from joblib.externals.loky import get_reusable_executor
+
+            get_reusable_executor().shutdown(wait=True)
         decision = np.full(len(y), np.nan)
         for test, scores in results:
             decision[test] = scores
