@@ -260,3 +260,20 @@ def test_stream_survives_hostile_lines(fitted, line):
 
     answers = list(stream(fitted, [line, '{"call_id": "ok", "text": "hi mum"}']))
     assert "error" in answers[0] and answers[1]["turn"] == 1
+
+
+def test_stream_evidence_modes(fitted):
+    from scamclf.api import stream
+
+    lines = [
+        json.dumps({"call_id": "a", "text": "hi mum see you at dinner"}),
+        json.dumps({"call_id": "b", "text": "this is the police your ic is linked to money laundering"}),
+        json.dumps({"call_id": "b", "text": "transfer your savings to a safe account and tell no one"}),
+    ]
+    flagged, every, none = (list(stream(fitted, lines, evidence=mode)) for mode in ("flagged", "all", "none"))
+    for f, e, n in zip(flagged, every, none, strict=True):
+        assert f["scam_probability"] == e["scam_probability"] == n["scam_probability"]
+        assert "evidence" not in n
+        assert f["evidence"] == (e["evidence"] if f["verdict"] != "legit" else [])
+    assert flagged[0]["verdict"] == "legit" and every[0]["evidence"]
+    assert flagged[-1]["verdict"] != "legit" and flagged[-1]["evidence"]

@@ -659,7 +659,7 @@ def stream(
     lines: Iterable[str],
     *,
     threshold: float | None = None,
-    evidence: bool = True,
+    evidence: bool | str = "flagged",
     idle_timeout: float = 900.0,
     max_calls: int = 10_000,
 ) -> Iterator[dict[str, Any]]:
@@ -668,8 +668,10 @@ def stream(
     Each line is a JSON object ``{"call_id": ..., "text": ..., "speaker": ...}`` (``speaker``
     optional; ``"end": true`` closes the call, ``text`` may then be left out). The answer has
     ``line``, ``call_id``, ``turn`` (1-based), the call's ``scam_probability`` and ``verdict``
-    so far, ``alarm`` (true on the turn that first reaches the scam threshold) and, unless
-    ``evidence`` is off, the ``evidence`` so far. A line that cannot be read gets
+    so far, ``alarm`` (true on the turn that first reaches the scam threshold) and the
+    ``evidence`` so far: with ``evidence="flagged"`` (the default, see :func:`evidence_mode`) a
+    list only while the call's verdict is not legit (else empty), with ``"all"`` always, with
+    ``"none"`` no ``evidence`` key. A line that cannot be read gets
     ``{"line": n, "error": "..."}`` and the stream goes on. Memory is bounded: ended calls are
     dropped, idle ones after ``idle_timeout`` seconds, the least recently active beyond
     ``max_calls``.
@@ -681,6 +683,7 @@ def stream(
         scorer.threshold = float(threshold)
     tracker = CallTracker(scorer, idle_timeout=idle_timeout, max_calls=max_calls)
     est = model.estimator
+    mode = evidence_mode(evidence)
     for number, raw in enumerate(lines, start=1):
         try:
             call_id, text, end = _utterance(raw)
@@ -691,14 +694,17 @@ def stream(
         answer: dict[str, Any] = {"line": number, "call_id": call_id}
         if text is not None:
             p = float(scorer.add_turns([state], [text])[0])
+            verdict = str(est.verdicts(np.array([p]), scorer.threshold)[0])
             answer.update(
                 turn=state.turns,
                 scam_probability=round(p, 6),
-                verdict=str(est.verdicts(np.array([p]), scorer.threshold)[0]),
+                verdict=verdict,
                 alarm=state.alarm_turn == state.turns,
             )
-            if evidence:
+            if mode == "all" or (mode == "flagged" and verdict != "legit"):
                 answer["evidence"] = [{"phrase": ph, "weight": w} for ph, w in scorer.evidence(state)]
+            elif mode == "flagged":
+                answer["evidence"] = []
         else:
             answer.update(turn=state.turns)
         if end:

@@ -426,7 +426,14 @@ def _score_on_dask(options: dict[str, Any]) -> None:
 def stream(
     model_path: ModelPath = None,
     threshold: Threshold = None,
-    evidence: Annotated[bool, typer.Option("--evidence/--no-evidence", help="Add the evidence so far.")] = True,
+    evidence: Annotated[
+        Evidence,
+        typer.Option(
+            "--evidence",
+            help="When a turn's answer lists the evidence so far: flagged (while the call is not legit), all, none.",
+        ),
+    ] = Evidence.flagged,
+    no_evidence: Annotated[bool, typer.Option("--no-evidence", help="Same as --evidence none.")] = False,
     idle_timeout: Annotated[
         float, typer.Option("--idle-timeout", min=1.0, help="Forget a call after this many seconds without a turn.")
     ] = 900.0,
@@ -443,12 +450,21 @@ def stream(
     with _errors():
         from .api import load
         from .api import stream as stream_scores
+        from .errors import DataError
+
+        if no_evidence and evidence is not Evidence.flagged:
+            raise DataError(f"--no-evidence contradicts --evidence {evidence.value}; give one of them")
 
         _state["streaming"] = True
         model = load(model_path, notify=_notify)
         lines = iter(sys.stdin.readline, "")
         answers = stream_scores(
-            model, lines, threshold=threshold, evidence=evidence, idle_timeout=idle_timeout, max_calls=max_calls
+            model,
+            lines,
+            threshold=threshold,
+            evidence="none" if no_evidence else evidence.value,
+            idle_timeout=idle_timeout,
+            max_calls=max_calls,
         )
         for answer in answers:
             try:
