@@ -242,17 +242,9 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         doc_of = np.repeat(np.arange(len(docs), dtype=np.int32), lengths)
         blocks = []
         for n, (keys, columns) in grams.items():
-            m = len(chars) - n + 1
-            if m <= 0:
+            if len(chars) < n:
                 continue
-            key = chars[:m].copy()
-            ok = key > 0
-            for k in range(1, n):
-                window = chars[k : k + m]
-                key = key * base + window
-                ok &= window > 0
-                if k < n - 1:
-                    ok &= window != space
+            key, ok = _window_keys(chars, n, base, space)
             position = np.flatnonzero(ok)
             found = keys.get_indexer(key[position])
             hit = found >= 0
@@ -413,6 +405,24 @@ def text_slices(docs: list[str], budget: int = 1 << 18) -> list[tuple[int, int]]
     return out
 
 
+def _window_keys(chars: np.ndarray, n: int, base: int, space: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Integer key of every window of ``n`` character codes, and whether it is an n-gram.
+
+    Code 0 separates texts: a window holding it is no n-gram. With ``space``, neither is a window
+    with that code strictly inside it (``char_wb`` n-grams may only open or close with a space).
+    """
+    m = len(chars) - n + 1
+    key = chars[:m].copy()
+    ok = key > 0
+    for k in range(1, n):
+        window = chars[k : k + m]
+        key = key * base + window
+        ok &= window > 0
+        if space is not None and k < n - 1:
+            ok &= window != space
+    return key, ok
+
+
 def _unit_grams_by_unit(uniques: np.ndarray, lo: int, hi: int) -> tuple[sp.csr_matrix, list[str]]:
     """Each unit's ``char_wb`` n-grams (a units x n-grams count matrix) and the n-grams found."""
     gram_id: dict[str, int] = {}
@@ -454,17 +464,11 @@ def _unit_grams_vectorised(uniques: np.ndarray, lo: int, hi: int) -> tuple[sp.cs
     unit_of = np.repeat(np.arange(len(uniques), dtype=np.int64), lengths)
     rows, cols, terms = [], [], []
     for n in range(lo, hi + 1):
-        m = len(chars) - n + 1
-        if m <= 0:
+        if len(chars) < n:
             continue
-        key = chars[:m].copy()
-        ok = key > 0
-        for k in range(1, n):
-            window = chars[k : k + m]
-            key = key * base + window
-            ok &= window > 0
+        key, ok = _window_keys(chars, n, base)  # units hold no space: no inner-space test
         column, distinct = pd.factorize(key[ok])  # hashing, not sorting: the order is set later
-        rows.append(unit_of[:m][ok])
+        rows.append(unit_of[: len(key)][ok])
         cols.append(column.astype(np.int64) + len(terms))
         digits = np.empty((len(distinct), n), dtype=np.int64)
         rest = distinct.copy()
