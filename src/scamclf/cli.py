@@ -158,6 +158,20 @@ Threshold = Annotated[
     ),
 ]
 
+NoEvidence = Annotated[bool, typer.Option("--no-evidence", help="Same as --evidence none.")]
+
+
+def _evidence_mode(evidence: Evidence, no_evidence: bool) -> str:
+    """The library's evidence mode for ``--evidence`` and ``--no-evidence`` (which must agree)."""
+    if not no_evidence:
+        return evidence.value
+    if evidence is not Evidence.flagged:  # flagged is the default: it cannot contradict
+        from .errors import DataError
+
+        raise DataError(f"--no-evidence contradicts --evidence {evidence.value}; give one of them")
+    return "none"
+
+
 Redact = Annotated[
     bool,
     typer.Option(
@@ -290,7 +304,7 @@ def score(
             help="Which rows get the evidence column: flagged (scam and suspicious), all (slower), none.",
         ),
     ] = Evidence.flagged,
-    no_evidence: Annotated[bool, typer.Option("--no-evidence", help="Same as --evidence none.")] = False,
+    no_evidence: NoEvidence = False,
     overwrite_columns: Annotated[
         bool, typer.Option("--overwrite-columns", help="Replace input columns named like the output columns.")
     ] = False,
@@ -338,8 +352,7 @@ def score(
         from .dataset import check_input_path, detect_format
         from .errors import DataError, OutputExistsError
 
-        if no_evidence and evidence is not Evidence.flagged:
-            raise DataError(f"--no-evidence contradicts --evidence {evidence.value}; give one of them")
+        evidence_mode = _evidence_mode(evidence, no_evidence)
         if engine is Engine.dask:
             _score_on_dask(locals())
             return
@@ -373,7 +386,7 @@ def score(
                 input_format=input_format,
                 output_format=output_format,
                 threshold=threshold,
-                evidence="none" if no_evidence else evidence.value,
+                evidence=evidence_mode,
                 overwrite_columns=overwrite_columns,
                 force=force,
                 encoding=encoding,
@@ -408,7 +421,7 @@ def _score_on_dask(options: dict[str, Any]) -> None:
         input_format=options["input_format"],
         output_format=output_format,
         threshold=options["threshold"],
-        evidence="none" if options["no_evidence"] else options["evidence"].value,
+        evidence=options["evidence_mode"],
         redact=options["redact"],
         overwrite_columns=options["overwrite_columns"],
         encoding=options["encoding"],
@@ -433,7 +446,7 @@ def stream(
             help="When a turn's answer lists the evidence so far: flagged (while the call is not legit), all, none.",
         ),
     ] = Evidence.flagged,
-    no_evidence: Annotated[bool, typer.Option("--no-evidence", help="Same as --evidence none.")] = False,
+    no_evidence: NoEvidence = False,
     idle_timeout: Annotated[
         float, typer.Option("--idle-timeout", min=1.0, help="Forget a call after this many seconds without a turn.")
     ] = 900.0,
@@ -450,11 +463,8 @@ def stream(
     with _errors():
         from .api import load
         from .api import stream as stream_scores
-        from .errors import DataError
 
-        if no_evidence and evidence is not Evidence.flagged:
-            raise DataError(f"--no-evidence contradicts --evidence {evidence.value}; give one of them")
-
+        evidence_mode = _evidence_mode(evidence, no_evidence)
         _state["streaming"] = True
         model = load(model_path, notify=_notify)
         lines = iter(sys.stdin.readline, "")
@@ -462,7 +472,7 @@ def stream(
             model,
             lines,
             threshold=threshold,
-            evidence="none" if no_evidence else evidence.value,
+            evidence=evidence_mode,
             idle_timeout=idle_timeout,
             max_calls=max_calls,
         )

@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from .errors import ScamclfError
@@ -72,7 +73,11 @@ def _run(task: Callable[[Any, Any, dict[str, Any]], Any], payload: Any, options:
         release_memory()
 
 
+@lru_cache(maxsize=1)
 def _malloc_trim() -> Callable[[int], int] | None:
+    # Looked up on first use, not at import: `scamclf --help` need not load the C library.
+    if sys.platform != "linux":
+        return None
     try:
         import ctypes
 
@@ -81,17 +86,15 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return None
 
 
-_TRIM = _malloc_trim() if sys.platform == "linux" else None
-
-
 def release_memory() -> None:
     """Give the memory freed after a chunk back to the system (glibc keeps it otherwise).
 
     Without it, each process keeps the high-water mark of its heap for good, and memory in use
     creeps up with the length of the input.
     """
-    if _TRIM is not None:
-        _TRIM(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _context() -> multiprocessing.context.BaseContext:
