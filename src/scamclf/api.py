@@ -356,7 +356,7 @@ class ScamModel:
         state = None
         mode = evidence_mode(evidence)
         est = self.estimator
-        flag_floor = min(est.suspicious_threshold_, t)  # the lowest probability not called legit
+        flag_floor = est.flag_floor(t)
         for k, row in enumerate(order.tolist()):
             if k == 0 or calls[k] != calls[k - 1]:
                 state = scorer.new_call()

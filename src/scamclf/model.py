@@ -411,8 +411,12 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
     def verdicts(self, proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
         """Map probabilities to ``scam`` / ``suspicious`` / ``legit``."""
         t = self.threshold_ if threshold is None else threshold
-        s = min(self.suspicious_threshold_, t)
+        s = self.flag_floor(t)
         return np.where(proba >= t, "scam", np.where(proba >= s, "suspicious", "legit")).astype(object)
+
+    def flag_floor(self, threshold: float | None = None) -> float:
+        """The lowest probability not called ``legit`` (the suspicious threshold, capped at the scam one)."""
+        return min(self.suspicious_threshold_, self.threshold_ if threshold is None else threshold)
 
     # --- explanations ----------------------------------------------------------------------------
 
