@@ -125,6 +125,7 @@ def ordered_map(
     executor = ProcessPoolExecutor(
         jobs, mp_context=context, initializer=_start_worker, initargs=(None if forked else pickle.dumps(model),)
     )
+    finished = False
     try:
         pending: deque[tuple[T, Future[Any]]] = deque()
         for item, payload in items:
@@ -135,10 +136,13 @@ def ordered_map(
         while pending:
             done, future = pending.popleft()
             yield done, _result(future)
+        finished = True
     finally:
+        # All done: wait for the idle workers to exit. Leaving them to the interpreter's exit
+        # hook races with it (CPython gh-83279: a traceback about a closed pipe at exit).
         # On an error or an interrupt, queued chunks are dropped; a chunk being scored finishes
         # (under a second) and the workers exit.
-        executor.shutdown(wait=False, cancel_futures=True)
+        executor.shutdown(wait=finished, cancel_futures=not finished)
         _model = None
         if forked:
             gc.unfreeze()
