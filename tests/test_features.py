@@ -11,6 +11,16 @@ def test_normalise_text_removes_speaker_labels_punctuation_and_case():
     assert normalise_text("caller: OK\ncallee：好的") == "ok\n好的"
 
 
+def test_normalise_text_removes_recogniser_and_subtitle_timestamps():
+    assert normalise_text("[00:01:23] Agent: Hello sir\n0:05 Speaker 2: hi") == "hello sir\nhi"
+    srt = "1\n00:00:01,000 --> 00:00:04,000\nThis is the bank\n\n2\n00:00:04,500 --> 00:00:06,000\nyes"
+    assert normalise_text(srt) == "this is the bank\nyes"
+    assert normalise_text("WEBVTT\n\n00:01.000 --> 00:04.000\n(12:30) 喂 你好") == "webvtt\n喂 你好"
+    # A time of day inside a turn is speech, not formatting.
+    assert normalise_text("come at 10:30 ok") == "come at 10 30 ok"
+    assert normalise_text("what time\n9:00") == "what time\n9 00"
+
+
 def test_normalise_text_converts_traditional_to_simplified():
     assert normalise_text("請轉帳到安全帳戶") == "请转帐到安全帐户"
 

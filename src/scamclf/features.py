@@ -37,6 +37,18 @@ _SPEAKER = re.compile(
     r"(?im)^[ \t]*(?:[ab]|caller|callee|agent|customer|victim|scammer|speaker[ _]?\d+|spk\d*|"
     r"user|system|operator|client|来电者|接听者|客服|用户)[ \t]*[:：][ \t]*"
 )
+# Timestamps that recognisers and subtitle exports put around turns ("[00:01:23]", "0:05 hello",
+# SRT/WebVTT "00:00:01,000 --> 00:00:04,000" with its cue number) are formatting, not speech: left
+# in, they become digit tokens, which scam corpora full of phone numbers and amounts taught to
+# mean "scam". A bare "10:30" inside a turn, or as the whole turn, is speech (a time of day) and stays.
+_TS = r"\d{1,2}(?::\d{2}){1,2}(?:[.,]\d{1,3})?"
+_TIMESTAMP = re.compile(
+    rf"(?m:^[ \t]*\d+[ \t]*\n(?=[ \t]*{_TS}[ \t]*-->))"  # an SRT cue number before its time range
+    rf"|{_TS}[ \t]*-->[ \t]*{_TS}"
+    rf"|[\[(]{_TS}[\])]"
+    r"|\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,3})?\b"
+    rf"|(?m:^[ \t]*{_TS}(?=[ \t]+\S))"  # "0:05 hello"; a turn that is only "9:00" is an answer
+)
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9.-]+\.(?:com|net|org|my|sg|cn|tw|hk|me|ly|io)/\S*")
 _EMAIL = re.compile(r"(?i)\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 # Corpus placeholders (e.g. DIGIT, NAME, <PHONE>) are artefacts of how a corpus was anonymised.
@@ -112,7 +124,7 @@ def _normalise(text: str, *, ascii_only: bool) -> str:
     if not ascii_only:
         text = to_simplified(text)
     if ":" in text or "：" in text:
-        text = _SPEAKER.sub("", text)
+        text = _SPEAKER.sub("", _TIMESTAMP.sub(" ", text) if ":" in text else text)
     if "/" in text or "www." in text:
         text = _URL.sub(" url ", text)
     if "@" in text:
