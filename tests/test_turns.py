@@ -96,7 +96,7 @@ def test_score_turns_long_format_explains_the_rows_not_judged_legit(fitted):
             "text": [
                 "hello",
                 "this is the police your ic is linked to money laundering",
-                "transfer to a safe account",
+                "transfer all your savings to the safe account now",
                 "hi mum",
                 "see you at dinner",
             ],

@@ -468,7 +468,7 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         char_ngram_range: tuple[int, int] | None = (2, 4),
         min_df: int = 2,
         max_features: int | None = 150_000,
-        lexicon_weight: float = 1.0,
+        lexicon_weight: float = 2.0,
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
