@@ -89,7 +89,8 @@ def evidence_mode(evidence: bool | str) -> str:
 # look-alikes, the only hard negatives in the bundled data; it counts this many times its
 # source-balanced weight (measured: 1 -> 3, held-out macro F1 0.790 -> 0.798, Macau look-alike FPR
 # down; 3 -> 6 with the lexicon at weight 2, on the corpus with batch 2: Macau look-alike FPR
-# 0.31/0.11/0.23 -> 0.24/0.10/0.16 en/ms/zh at the same macro F1; benchmarks/README.md).
+# 0.31/0.11/0.23 -> 0.24/0.10/0.16 en/ms/zh at the same macro F1 in a sweep; the full run after it
+# did not reproduce the look-alike gain: 0.30/0.10/0.23; benchmarks/README.md).
 IN_DOMAIN_SOURCE_PREFIX = "macau_"
 IN_DOMAIN_WEIGHT = 6.0
 
