@@ -123,8 +123,10 @@ def _normalise(text: str, *, ascii_only: bool) -> str:
     text = text.lower()
     if not ascii_only:
         text = to_simplified(text)
+    if ":" in text:
+        text = _TIMESTAMP.sub(" ", text)
     if ":" in text or "：" in text:
-        text = _SPEAKER.sub("", _TIMESTAMP.sub(" ", text) if ":" in text else text)
+        text = _SPEAKER.sub("", text)
     if "/" in text or "www." in text:
         text = _URL.sub(" url ", text)
     if "@" in text:
