@@ -21,6 +21,15 @@ def test_normalise_text_removes_recogniser_and_subtitle_timestamps():
     assert normalise_text("what time\n9:00") == "what time\n9 00"
 
 
+@given(st.text(st.sampled_from(list("0123456789:：[]()-> ,.\n\tab٣")), max_size=40))
+def test_timestamp_pattern_runs_only_where_it_can_match(text):
+    # normalise_text skips the timestamp pattern on texts without ":" and two digits.
+    from scamclf.features import _TIMESTAMP, _TIMESTAMP_HINT
+
+    if _TIMESTAMP.search(text):
+        assert _TIMESTAMP_HINT.search(text)
+
+
 def test_normalise_text_converts_traditional_to_simplified():
     assert normalise_text("請轉帳到安全帳戶") == "请转帐到安全帐户"
 

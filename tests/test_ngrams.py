@@ -144,3 +144,32 @@ def test_vectorised_fit_finds_the_same_ngrams_per_word(units, lo, extra):
 
     assert sorted(found[1]) == sorted(expected[1])
     assert per_unit(*found) == per_unit(*expected)
+
+
+# ASCII letters, the digit runs masking leaves ("0") and others, punctuation, every ASCII
+# whitespace (including the separators str.split knows and the regex does not), and CJK.
+_TOKEN_TEXT = st.text(
+    st.one_of(
+        st.sampled_from(list("abcXYZ0019 \t\n\r\x0b\x0c\x1c\x1f_-.,'")),
+        st.sampled_from(["账", "户", "é", "\u00a0", "\u2028", "٣"]),
+    ),
+    max_size=40,
+)
+
+
+@given(doc=_TOKEN_TEXT)
+def test_fast_tokeniser_equals_the_token_pattern(doc):
+    import re
+
+    from scamclf.ngrams import _fast_tokens
+
+    findall = re.compile(TOKEN_PATTERN).findall
+    assert _fast_tokens(findall)(doc) == findall(doc)
+
+
+@given(train=_DOCS, test=st.lists(_TOKEN_TEXT, min_size=1, max_size=8))
+def test_word_counts_on_odd_text_equal_scikit_learn(train, test):
+    # Unseen tokens, tokens only inside bigrams, digits next to letters: the token index must
+    # give TfidfVectorizer's matrix whatever the text holds.
+    kw = dict(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    _assert_same(_reference("word", **kw), _ours("word", **kw), train, test)

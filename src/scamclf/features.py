@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .ngrams import NgramTfidf, text_slices
+from .ngrams import CJK_RANGES, TOKEN_PATTERN, NgramTfidf, text_slices
 
 __all__ = [
     "TOKEN_PATTERN",
@@ -30,7 +30,7 @@ __all__ = [
     "tokenize",
 ]
 
-_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = CJK_RANGES
 # Speaker labels at the start of a turn are transcript formatting, not speech: a model must not
 # learn that "A:" means one corpus.
 _SPEAKER = re.compile(
@@ -49,6 +49,9 @@ _TIMESTAMP = re.compile(
     r"|\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,3})?\b"
     rf"|(?m:^[ \t]*{_TS}(?=[ \t]+\S))"  # "0:05 hello"; a turn that is only "9:00" is an answer
 )
+# Every timestamp holds ":" and two digits; a pattern opening with a literal is a fast scan, so
+# texts with speaker labels but no timestamp skip the five alternatives above.
+_TIMESTAMP_HINT = re.compile(r":\d\d")
 _URL = re.compile(r"(?i)\b(?:https?://|www\.)\S+|\b[a-z0-9.-]+\.(?:com|net|org|my|sg|cn|tw|hk|me|ly|io)/\S*")
 _EMAIL = re.compile(r"(?i)\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 # Corpus placeholders (e.g. DIGIT, NAME, <PHONE>) are artefacts of how a corpus was anonymised.
@@ -64,8 +67,6 @@ _PUNCT_OR_SPACES = re.compile(r"(?:[^\w\s]|_|[ \t\r\f\v])+")
 _ASCII_BLANKS = str.maketrans({chr(c): " " for c in range(128) if _PUNCT_OR_SPACES.fullmatch(chr(c))})
 _SPACE_RUN = re.compile(" {2,}")
 _DIGITS = re.compile(r"\d+")
-#: A token: one CJK character, a run of letters, or a run of digits.
-TOKEN_PATTERN = rf"[{_CJK}]|[^\W\d_{_CJK}]+|\d+"
 _TOKEN = re.compile(TOKEN_PATTERN)
 
 
@@ -123,7 +124,7 @@ def _normalise(text: str, *, ascii_only: bool) -> str:
     text = text.lower()
     if not ascii_only:
         text = to_simplified(text)
-    if ":" in text:
+    if ":" in text and _TIMESTAMP_HINT.search(text):
         text = _TIMESTAMP.sub(" ", text)
     if ":" in text or "：" in text:
         text = _SPEAKER.sub("", text)

@@ -20,7 +20,8 @@ vocabulary joined by newlines), so a model file loads quickly through the restri
 from __future__ import annotations
 
 import re
-from itertools import chain
+from collections.abc import Callable
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,15 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["NgramTfidf", "char_wb_ngrams", "text_slices"]
+__all__ = ["CJK_RANGES", "TOKEN_PATTERN", "NgramTfidf", "char_wb_ngrams", "text_slices"]
+
+#: The CJK ideograph blocks, as a regex class body.
+CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+#: scamclf's word token: one CJK character, a run of letters, or a run of digits.
+TOKEN_PATTERN = rf"[{CJK_RANGES}]|[^\W\d_{CJK_RANGES}]+|\d+"
+# ASCII text made only of these (letters, the digit 0, whitespace that splits both ways) is
+# tokenised by TOKEN_PATTERN exactly as by str.split once each "0" stands alone.
+_SIMPLE_ASCII = bytes(c for c in range(128) if chr(c).isalpha() or chr(c) in "0 \t\n\r\x0b\x0c")
 
 _CACHE_LIMIT = 200_000
 _SEP = "\n"  # no term contains a newline: units never contain whitespace
@@ -140,7 +149,7 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
             raise ValueError("min_df must be a positive integer")
 
     def _fit_counts_char(self, docs: list[str]) -> tuple[sp.csr_matrix, list[str]]:
-        doc_of, codes, uniques = _units(docs, None)
+        doc_of, codes, uniques = _units(docs, str.split)
         lo, hi = self.ngram_range
         found = _unit_grams_vectorised(uniques, lo, hi) if 2 <= lo <= 3 else None
         unit_grams, terms = found if found is not None else _unit_grams_by_unit(uniques, lo, hi)
@@ -148,7 +157,7 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         return _keep_min_df(sp.csr_matrix(counts), terms, int(self.min_df))
 
     def _fit_counts_word(self, docs: list[str]) -> tuple[sp.csr_matrix, list[str]]:
-        doc_of, codes, uniques = _units(docs, re.compile(self.token_pattern))
+        doc_of, codes, uniques = _units(docs, self._tokenizer())
         n_units = len(uniques)
         blocks: list[sp.csr_matrix] = []
         terms: list[str] = []
@@ -279,7 +288,7 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         return self._index
 
     def _counts_char_by_unit(self, docs: list[str]) -> sp.csr_matrix:
-        doc_of, codes, uniques = _units(docs, None)
+        doc_of, codes, uniques = _units(docs, str.split)
         vocab = self._vocabulary()
         cache: dict[str, np.ndarray] = self.__dict__.setdefault("_unit_cache", {})
         lo, hi = self.ngram_range
@@ -302,18 +311,22 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         return sp.csr_matrix(_doc_unit_matrix(doc_of, codes, len(docs), len(uniques)) @ unit_grams)
 
     def _counts_word(self, docs: list[str]) -> sp.csr_matrix:
-        doc_of, codes, uniques = _units(docs, self._pattern())
-        vocab = self._vocabulary()
-        parts, keys, key_feature, radix = self._word_index()
-        part_of = np.fromiter((parts.get(u, -1) for u in uniques), dtype=np.int64, count=len(uniques))
-        pid = part_of[codes] if len(codes) else np.zeros(0, dtype=np.int64)
+        # Each token is looked up once, straight from the token lists (a C-level map over the
+        # dictionary): no array of token objects to build and factorise per batch.
+        split = [*map(self._tokenizer(), docs)]
+        lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(split))
+        doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
+        tokens, unigram_col, part_code, keys, key_feature, radix = self._word_index()
+        ids = np.fromiter(
+            map(tokens.get, chain.from_iterable(split), repeat(-1)), dtype=np.int64, count=int(lengths.sum())
+        )
+        # id -1 (a token in no vocabulary term) picks the sentinel -1 at the end of both arrays.
+        pid = part_code[ids]
         blocks = []
         lo, hi = self.ngram_range
         for n in range(lo, hi + 1):
             if n == 1:
-                feature = np.fromiter((vocab.get(u, -1) for u in uniques), dtype=np.int64, count=len(uniques))
-                cols = feature[codes] if len(codes) else np.zeros(0, dtype=np.int64)
-                rows = doc_of
+                cols, rows = unigram_col[ids], doc_of
             else:
                 gram, rows = _ngram_keys(pid, doc_of, n, radix, valid=pid >= 0)
                 found = keys[n].get_indexer(gram)
@@ -343,25 +356,44 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
             vocab = self._vocab = dict(zip(terms, range(len(terms)), strict=True))
         return vocab
 
-    def _pattern(self) -> re.Pattern[str]:
-        pattern = self.__dict__.get("_compiled")
-        if pattern is None:
-            pattern = self._compiled = re.compile(self.token_pattern)
-        return pattern
+    def _tokenizer(self) -> Callable[[str], list[str]]:
+        split_doc = self.__dict__.get("_compiled")
+        if split_doc is None:
+            findall = re.compile(self.token_pattern).findall
+            split_doc = self._compiled = _fast_tokens(findall) if self.token_pattern == TOKEN_PATTERN else findall
+        return split_doc
 
-    def _word_index(self) -> tuple[dict[str, int], dict[int, pd.Index], dict[int, np.ndarray], int]:
-        """Number the tokens that occur in vocabulary n-grams; key each n-gram (n >= 2) by them."""
+    def _word_index(
+        self,
+    ) -> tuple[dict[str, int], np.ndarray, np.ndarray, dict[int, pd.Index], dict[int, np.ndarray], int]:
+        """Index the vocabulary by token for :meth:`_counts_word`.
+
+        Returns a number for each token that is a unigram term or part of a longer one, and per
+        token number its unigram column and its part code (both -1 where it is none, and a last
+        -1 for tokens not in the index); each n-gram (n >= 2) is keyed by its part codes.
+        """
         index = self.__dict__.get("_index")
         if index is None:
             terms = self.terms_.split(_SEP)
+            tokens: dict[str, int] = {}
+            unigram: dict[int, int] = {}
             parts: dict[str, int] = {}
             grams: dict[int, tuple[list[list[int]], list[int]]] = {}
             for column, term in enumerate(terms):
                 if " " in term:
-                    ids = [parts.setdefault(t, len(parts)) for t in term.split(" ")]
+                    words = term.split(" ")
+                    for word in words:
+                        tokens.setdefault(word, len(tokens))
+                    ids = [parts.setdefault(t, len(parts)) for t in words]
                     rows, columns = grams.setdefault(len(ids), ([], []))
                     rows.append(ids)
                     columns.append(column)
+                else:
+                    unigram[tokens.setdefault(term, len(tokens))] = column
+            unigram_col = np.full(len(tokens) + 1, -1, dtype=np.int64)
+            unigram_col[list(unigram)] = list(unigram.values())
+            part_code = np.full(len(tokens) + 1, -1, dtype=np.int64)
+            part_code[[tokens[t] for t in parts]] = list(parts.values())
             radix = max(len(parts), 1)
             keys = {n: pd.Index([], dtype=np.int64) for n in range(2, 4)}
             features = {n: np.zeros(0, dtype=np.int64) for n in range(2, 4)}
@@ -371,7 +403,7 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
                 for position in range(n):
                     k = k * radix + codes[:, position]
                 keys[n], features[n] = pd.Index(k), np.asarray(columns, dtype=np.int64)
-            index = self._index = (parts, keys, features, radix)
+            index = self._index = (tokens, unigram_col, part_code, keys, features, radix)
         return index
 
     def _reset_cache(self) -> None:
@@ -486,15 +518,32 @@ def _unit_grams_vectorised(uniques: np.ndarray, lo: int, hi: int) -> tuple[sp.cs
     return unit_grams, terms
 
 
+def _fast_tokens(findall: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    """``findall`` of :data:`TOKEN_PATTERN`, by ``str.split`` where that gives the same tokens.
+
+    That is ASCII text of letters, whitespace and lone ``0`` digits: what normalised text with
+    masked digits is (``scamclf.features``), so scoring skips the regex for most English calls.
+    A "0" between letters is a token of its own, hence the spaces put round it. Anything else
+    (other digits, "00", punctuation, CJK) goes to ``findall`` (hypothesis-tested against it).
+    """
+
+    def tokens(doc: str) -> list[str]:
+        if doc.isascii() and not doc.encode("ascii").translate(None, _SIMPLE_ASCII) and "00" not in doc:
+            return doc.replace("0", " 0 ").split() if "0" in doc else doc.split()
+        return findall(doc)
+
+    return tokens
+
+
 def _documents(X: Any) -> list[str]:
     if isinstance(X, str):
         raise ValueError("Iterable over raw text documents expected, string object received.")
     return [d if isinstance(d, str) else str(d) for d in X]
 
 
-def _units(docs: list[str], pattern: re.Pattern[str] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _units(docs: list[str], split_doc: Callable[[str], list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split documents into units; return each unit's document and code, and the distinct units."""
-    split = [d.split() for d in docs] if pattern is None else [pattern.findall(d) for d in docs]
+    split = [split_doc(d) for d in docs]
     lengths = np.fromiter((len(s) for s in split), dtype=np.int64, count=len(split))
     units = list(chain.from_iterable(split))
     doc_of = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
