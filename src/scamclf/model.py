@@ -259,7 +259,10 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         if sample_weight is not None:
             weights = weights * np.asarray(sample_weight, dtype=np.float64)
 
+        # Explanation caches belong to the fitted vocabulary: a refit starts them afresh.
         self._names_cache = None
+        self.__dict__.pop("_fixed_phrases", None)
+        self.__dict__.pop("_seen_names", None)
         self.features_ = clone(self.features) if self.features is not None else ScamFeatures()
         Xf = self.features_.fit_transform(texts)
         self.n_features_in_ = 1
@@ -434,6 +437,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         names = self._feature_names()
         # The phrase of a word n-gram without digits does not depend on the text: remember it.
         fixed: dict[int, str | None] = self.__dict__.setdefault("_fixed_phrases", {})
+        # Other features' names, as they come up (slicing one from the vocabulary costs more
+        # than looking it up); bounded, so a long run cannot grow it without limit.
+        seen: dict[int, str] = self.__dict__.setdefault("_seen_names", {})
         Xf = sp.csr_matrix(Xf)
         contrib = Xf.data * coef[Xf.indices]  # each feature's contribution, in Xf's layout
         positive = np.concatenate([[0], np.cumsum(contrib > 0, dtype=np.int64)])
@@ -453,7 +459,11 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
                 if j in fixed:
                     phrase = fixed[j]
                 else:
-                    name = names[j]
+                    name = seen.get(j)
+                    if name is None:
+                        if len(seen) >= _NAME_CACHE_LIMIT:
+                            seen.clear()
+                        name = seen[j] = names[j]
                     phrase = self._phrase_for(name, text)
                     if name.startswith("w:") and "0" not in name[2:].split(" "):
                         fixed[j] = phrase
@@ -489,9 +499,11 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_names_cache", None)
         state.pop("_fixed_phrases", None)
+        state.pop("_seen_names", None)
         return state
 
 
+_NAME_CACHE_LIMIT = 100_000
 _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 

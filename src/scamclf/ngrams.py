@@ -40,6 +40,8 @@ TOKEN_PATTERN = rf"[{CJK_RANGES}]|[^\W\d_{CJK_RANGES}]+|\d+"
 # ASCII text made only of these (letters, the digit 0, whitespace that splits both ways) is
 # tokenised by TOKEN_PATTERN exactly as by str.split once each "0" stands alone.
 _SIMPLE_ASCII = bytes(c for c in range(128) if chr(c).isalpha() or chr(c) in "0 \t\n\r\x0b\x0c")
+# In text of CJK characters, lone "0" digits and whitespace, every other character is a token.
+_NOT_CJK_SIMPLE = re.compile(rf"[^{CJK_RANGES}0\s]|00")
 
 _CACHE_LIMIT = 200_000
 _SEP = "\n"  # no term contains a newline: units never contain whitespace
@@ -521,15 +523,20 @@ def _unit_grams_vectorised(uniques: np.ndarray, lo: int, hi: int) -> tuple[sp.cs
 def _fast_tokens(findall: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
     """``findall`` of :data:`TOKEN_PATTERN`, by ``str.split`` where that gives the same tokens.
 
-    That is ASCII text of letters, whitespace and lone ``0`` digits: what normalised text with
-    masked digits is (``scamclf.features``), so scoring skips the regex for most English calls.
-    A "0" between letters is a token of its own, hence the spaces put round it. Anything else
-    (other digits, "00", punctuation, CJK) goes to ``findall`` (hypothesis-tested against it).
+    That is ASCII text of letters, whitespace and lone ``0`` digits, what normalised text with
+    masked digits is (``scamclf.features``): a "0" between letters is a token of its own, hence
+    the spaces put round it. And text of CJK characters, lone ``0`` digits and whitespace, where
+    each character but whitespace is a token. Scoring so skips the regex for most calls.
+    Anything else (other digits, "00", punctuation, Latin mixed with CJK) goes to ``findall``
+    (hypothesis-tested against it).
     """
 
     def tokens(doc: str) -> list[str]:
-        if doc.isascii() and not doc.encode("ascii").translate(None, _SIMPLE_ASCII) and "00" not in doc:
-            return doc.replace("0", " 0 ").split() if "0" in doc else doc.split()
+        if doc.isascii():
+            if not doc.encode("ascii").translate(None, _SIMPLE_ASCII) and "00" not in doc:
+                return doc.replace("0", " 0 ").split() if "0" in doc else doc.split()
+        elif not _NOT_CJK_SIMPLE.search(doc):
+            return list("".join(doc.split()))
         return findall(doc)
 
     return tokens
