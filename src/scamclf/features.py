@@ -66,6 +66,8 @@ _PUNCT_OR_SPACES = re.compile(r"(?:[^\w\s]|_|[ \t\r\f\v])+")
 # The ASCII characters that pattern matches, each to a space; then runs of spaces become one.
 _ASCII_BLANKS = str.maketrans({chr(c): " " for c in range(128) if _PUNCT_OR_SPACES.fullmatch(chr(c))})
 _SPACE_RUN = re.compile(" {2,}")
+# ASCII whitespace the blanking above keeps besides space and newline (str.split splits on it).
+_ASCII_SEPARATORS = re.compile("[\x1c-\x1f]")
 _DIGITS = re.compile(r"\d+")
 _TOKEN = re.compile(TOKEN_PATTERN)
 
@@ -134,7 +136,15 @@ def _normalise(text: str, *, ascii_only: bool) -> str:
         text = _EMAIL.sub(" email ", text)
     if "'" in text or "\u2019" in text:
         text = _APOSTROPHE.sub("", text)
-    text = _SPACE_RUN.sub(" ", text.translate(_ASCII_BLANKS)) if ascii_only else _PUNCT_OR_SPACES.sub(" ", text)
+    if ascii_only:
+        text = text.translate(_ASCII_BLANKS)
+        if not _ASCII_SEPARATORS.search(text):
+            # Only spaces and newlines are left as whitespace: splitting each line on spaces
+            # squeezes and strips it in one step (the same as the two below; tested).
+            return "\n".join(filter(None, (" ".join(line.split()) for line in text.split("\n"))))
+        text = _SPACE_RUN.sub(" ", text)
+    else:
+        text = _PUNCT_OR_SPACES.sub(" ", text)
     return "\n".join(line.strip() for line in text.split("\n") if line.strip())
 
 
@@ -200,6 +210,9 @@ class Lexicon:
         self._cjk: list[re.Pattern[str] | None] = []
         # Latin cues are tried only where a word starts with one of their possible openings.
         self._openings: dict[str, list[int]] = {}
+        # CJK cues are tried only on texts holding a character one of their matches opens with
+        # (None: not known, always tried).
+        self._cjk_first: list[frozenset[str] | None] = []
         for name, cue in spec["cues"].items():
             i = len(self.cues)
             self.cues.append(name)
@@ -207,6 +220,8 @@ class Lexicon:
             latin = [p for lang in ("en", "ms", "id") for p in cue.get(lang, [])]
             self._latin.append(_compile_alternatives(latin))
             self._cjk.append(_compile_alternatives(cue.get("zh", [])))
+            first = set().union(*(_openings(p, width=1) for p in cue.get("zh", [])))
+            self._cjk_first.append(None if "" in first else frozenset(first))
             for opening in set().union(*(_openings(p) for p in latin)) if latin else ():
                 self._openings.setdefault(opening, []).append(i)
         scam = [c for c in self.cues if self.polarity[c] == "scam"]
@@ -257,9 +272,10 @@ class Lexicon:
         counts = np.zeros((len(texts), len(self.cues)), dtype=np.float64)
         latin: list[int] = []
         for row, text in enumerate(texts):
-            if _CJK_ANY.search(text):
-                for i, pattern in enumerate(self._cjk):
-                    if pattern is not None:
+            if not text.isascii() and _CJK_ANY.search(text):
+                chars = set(text)
+                for i, (pattern, first) in enumerate(zip(self._cjk, self._cjk_first, strict=True)):
+                    if pattern is not None and (first is None or not first.isdisjoint(chars)):
                         counts[row, i] += len(pattern.findall(text))
             if _LATIN_ANY.search(text):
                 latin.append(row)

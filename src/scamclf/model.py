@@ -503,7 +503,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         return state
 
 
-_NAME_CACHE_LIMIT = 100_000
+_NAME_CACHE_LIMIT = 20_000
 _CJK_CHAR = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
