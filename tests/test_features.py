@@ -226,3 +226,20 @@ def test_cue_counts_equal_counting_every_pattern_match(texts):
     texts = [normalise_text(t) for t in texts]
     expected = np.array([_cue_counts_by_finditer(lexicon, t) for t in texts])
     np.testing.assert_array_equal(lexicon.count_many(texts), expected)
+
+
+@given(st.lists(st.sampled_from(_CUE_WORDS), max_size=25).map(" ".join))
+def test_first_span_is_the_first_of_all_spans(text):
+    lexicon = load_lexicon()
+    text = normalise_text(text)
+    for cue in lexicon.cues:
+        spans = lexicon.spans(text, cue)
+        assert lexicon.first_span(text, cue) == (spans[0] if spans else None)
+
+
+def test_space_table_is_str_isspace_for_every_code_point():
+    from scamclf.features import _LAST_SPACE, _space_table
+
+    assert not any(chr(c).isspace() for c in range(_LAST_SPACE + 1, 0x110000))
+    table = _space_table()
+    assert [c for c in range(_LAST_SPACE + 1) if table[c]] == [c for c in range(_LAST_SPACE + 1) if chr(c).isspace()]

@@ -327,6 +327,16 @@ class Lexicon:
         ]
         return sorted(found)
 
+    def first_span(self, text: str, cue: str) -> tuple[int, int] | None:
+        """``spans(text, cue)[0]`` (or ``None``), without finding the matches after the first."""
+        i = self.cues.index(cue)
+        firsts = [
+            next((m.span() for m in patterns[i].finditer(text) if m.end() > m.start()), None)
+            for patterns in self._active(text)
+            if patterns[i] is not None
+        ]
+        return min((span for span in firsts if span is not None), default=None)
+
     def features(self, text: str) -> np.ndarray:
         """Return the cue feature vector (log counts, cue pairs, number of distinct scam cues)."""
         return self.feature_matrix([text])[0]
@@ -359,6 +369,20 @@ def _pack(points: list[int] | np.ndarray) -> int:
     return key
 
 
+@lru_cache(maxsize=1)
+def _space_table() -> np.ndarray:
+    """``chr(c).isspace()`` for every code point, as one array (1.1 MB).
+
+    Unicode has no whitespace above U+3000 (ideographic space), so only that far is tested.
+    """
+    table = np.zeros(0x110000, dtype=bool)
+    table[[c for c in range(_LAST_SPACE + 1) if chr(c).isspace()]] = True
+    return table
+
+
+_LAST_SPACE = 0x3000
+
+
 def _word_start_candidates(
     docs: list[str], index: dict[int, tuple[pd.Index, list[list[int]]]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -369,9 +393,7 @@ def _word_start_candidates(
     """
     offsets = np.cumsum([0] + [len(d) + 1 for d in docs])
     points = np.frombuffer("\n".join(docs).encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
-    distinct = np.unique(points)
-    spaces = distinct[[chr(c).isspace() for c in distinct.tolist()]]
-    space = np.isin(points, spaces)
+    space = _space_table()[points]
     before = np.concatenate([[True], space[:-1]])
     starts = np.flatnonzero(~space & before)
     padded = np.concatenate([points, np.zeros(3, dtype=np.int64)])
@@ -389,8 +411,15 @@ def _word_start_candidates(
             which = keys.get_indexer(packed)
             hit = np.flatnonzero(which >= 0)
             which = which[hit]
-        for opening in np.unique(which).tolist():
-            at = hit[which == opening]
+        if not len(hit):
+            continue
+        # Group the hits by opening (a stable sort keeps each group in text order).
+        order = np.argsort(which, kind="stable")
+        which, hit = which[order], hit[order]
+        bounds = np.flatnonzero(np.diff(which)) + 1
+        for at, opening in zip(np.split(hit, bounds), which[np.concatenate([[0], bounds])].tolist(), strict=True):
+            if not len(at):
+                continue
             for cue in cues[opening]:
                 found_doc.append(doc_of[at])
                 found_pos.append(starts[at] - offsets[doc_of[at]])

@@ -491,8 +491,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             cue = value.split("&")[0]
             if lexicon is None or cue not in lexicon.cues:
                 return None
-            spans = lexicon.spans(normalised, cue)
-            return normalised[spans[0][0] : spans[0][1]].strip() if spans else None
+            span = lexicon.first_span(normalised, cue)
+            return normalised[span[0] : span[1]].strip() if span else None
         return None
 
     def __getstate__(self) -> dict[str, Any]:

@@ -152,9 +152,9 @@ class TurnScorer:
             for cue in np.flatnonzero(cue_counts).tolist():
                 name = self.lexicon.cues[cue]
                 if name not in state.cue_phrases:
-                    spans = self.lexicon.spans(normalised, name)
-                    if spans:
-                        state.cue_phrases[name] = normalised[spans[0][0] : spans[0][1]].strip()
+                    span = self.lexicon.first_span(normalised, name)
+                    if span:
+                        state.cue_phrases[name] = normalised[span[0] : span[1]].strip()
             state.cues = state.cues + cue_counts
         state.turns += 1
         state.last_seen = time.monotonic()
