@@ -116,7 +116,8 @@ def test_other_sklearn_version_loads_with_warning(model_copy):
 
 
 @pytest.mark.parametrize(
-    ("written", "warns"), [("0.2.0", True), ("0.4.0", True), ("0.5.0", False), ("99.0.0", True), ("0.5.0rc1", True)]
+    ("written", "warns"),
+    [("0.2.0", True), ("0.4.0", True), ("0.5.0", False), ("0.5.1", False), ("99.0.0", True), ("0.5.0rc1", True)],
 )
 def test_scamclf_versions_with_the_same_scores_load_without_warning(model_copy, written, warns):
     header = read_header(model_copy)

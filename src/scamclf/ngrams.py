@@ -265,27 +265,23 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
     def _char_index(self) -> tuple[np.ndarray, int, int, dict[int, tuple[pd.Index, np.ndarray]]] | None:
         """The vocabulary's alphabet as a code point table, and each n-gram length's integer keys."""
         if "_index" not in self.__dict__:
-            terms = self.terms_.split(_SEP)
-            alphabet = sorted(set("".join(terms)) | {" "})
+            # Array operations over the vocabulary string: this runs on every model load.
+            points, starts, lengths = _term_layout(self.terms_)
+            alphabet = np.union1d(points[points != ord(_SEP)], [ord(" ")])
             base = len(alphabet) + 1
-            longest = max(len(t) for t in terms)
-            if float(base) ** longest >= 2.0**62:
+            if float(base) ** int(lengths.max()) >= 2.0**62:
                 self._index = None
                 return None
-            points = np.fromiter(map(ord, alphabet), dtype=np.int64, count=len(alphabet))
-            table = np.zeros(points.max() + 2, dtype=np.int32)
-            table[points] = np.arange(1, len(alphabet) + 1)
-            by_length: dict[int, list[int]] = {}
-            for column, term in enumerate(terms):
-                by_length.setdefault(len(term), []).append(column)
+            table = np.zeros(alphabet.max() + 2, dtype=np.int32)
+            table[alphabet] = np.arange(1, len(alphabet) + 1)
             grams = {}
-            for n, columns in sorted(by_length.items()):
-                codes = np.frombuffer("".join(terms[c] for c in columns).encode("utf-32-le"), dtype=np.uint32)
-                codes = table[codes.reshape(len(columns), n)].astype(np.int64)
+            for n in np.unique(lengths).tolist():
+                columns = np.flatnonzero(lengths == n)
+                codes = table[points[starts[columns, None] + np.arange(n)]].astype(np.int64)
                 keys = np.zeros(len(columns), dtype=np.int64)
                 for k in range(n):
                     keys = keys * base + codes[:, k]
-                grams[n] = (pd.Index(keys), np.asarray(columns, dtype=np.int64))
+                grams[n] = (pd.Index(keys), columns.astype(np.int64))
             self._index = (table, base, int(table[ord(" ")]), grams)
         return self._index
 
@@ -370,41 +366,38 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
     ) -> tuple[dict[str, int], np.ndarray, np.ndarray, dict[int, pd.Index], dict[int, np.ndarray], int]:
         """Index the vocabulary by token for :meth:`_counts_word`.
 
-        Returns a number for each token that is a unigram term or part of a longer one, and per
-        token number its unigram column and its part code (both -1 where it is none, and a last
-        -1 for tokens not in the index); each n-gram (n >= 2) is keyed by its part codes.
+        Returns a number for each token of the vocabulary's terms, per token number its unigram
+        column (-1 where it is none) and its code in n-gram keys (with a last -1 for tokens
+        not in the index), each n-gram (n >= 2) keyed by its tokens' codes, and the key radix.
+        Built with array operations: it runs on every model load.
         """
         index = self.__dict__.get("_index")
         if index is None:
-            terms = self.terms_.split(_SEP)
-            tokens: dict[str, int] = {}
-            unigram: dict[int, int] = {}
-            parts: dict[str, int] = {}
-            grams: dict[int, tuple[list[list[int]], list[int]]] = {}
-            for column, term in enumerate(terms):
-                if " " in term:
-                    words = term.split(" ")
-                    for word in words:
-                        tokens.setdefault(word, len(tokens))
-                    ids = [parts.setdefault(t, len(parts)) for t in words]
-                    rows, columns = grams.setdefault(len(ids), ([], []))
-                    rows.append(ids)
-                    columns.append(column)
-                else:
-                    unigram[tokens.setdefault(term, len(tokens))] = column
-            unigram_col = np.full(len(tokens) + 1, -1, dtype=np.int64)
-            unigram_col[list(unigram)] = list(unigram.values())
-            part_code = np.full(len(tokens) + 1, -1, dtype=np.int64)
-            part_code[[tokens[t] for t in parts]] = list(parts.values())
-            radix = max(len(parts), 1)
+            points, starts, _ = _term_layout(self.terms_)
+            spaces = np.concatenate([[0], np.cumsum(points == ord(" "))])
+            sizes = spaces[np.append(starts[1:] - 1, len(points))] - spaces[starts] + 1  # tokens per term
+            codes, uniques = pd.factorize(np.asarray(self.terms_.replace(_SEP, " ").split(" "), dtype=object))
+            codes = codes.astype(np.int64)
+            first = np.concatenate([[0], np.cumsum(sizes)[:-1]])  # each term's first token
+            tokens = dict(zip(uniques.tolist(), range(len(uniques)), strict=True))
+            unigram_col = np.full(len(uniques) + 1, -1, dtype=np.int64)
+            single = np.flatnonzero(sizes == 1)
+            unigram_col[codes[first[single]]] = single
+            part_code = np.arange(len(uniques) + 1, dtype=np.int64)
+            part_code[-1] = -1
+            radix = max(len(uniques), 1)
             keys = {n: pd.Index([], dtype=np.int64) for n in range(2, 4)}
             features = {n: np.zeros(0, dtype=np.int64) for n in range(2, 4)}
-            for n, (rows, columns) in grams.items():
-                codes = np.asarray(rows, dtype=np.int64)
-                k = np.zeros(len(rows), dtype=np.int64)
+            for n in range(2, 4):
+                columns = np.flatnonzero(sizes == n)
+                if not len(columns):
+                    continue
+                if float(radix) ** n >= 2.0**62:
+                    raise ValueError(f"too many distinct tokens ({radix}) for integer keys of {n}-grams")
+                k = np.zeros(len(columns), dtype=np.int64)
                 for position in range(n):
-                    k = k * radix + codes[:, position]
-                keys[n], features[n] = pd.Index(k), np.asarray(columns, dtype=np.int64)
+                    k = k * radix + codes[first[columns] + position]
+                keys[n], features[n] = pd.Index(k), columns.astype(np.int64)
             index = self._index = (tokens, unigram_col, part_code, keys, features, radix)
         return index
 
@@ -417,6 +410,19 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         for name in _DERIVED:
             state.pop(name, None)
         return state
+
+
+def _term_layout(terms: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The code points of a vocabulary string (terms joined by newlines), each term's start and length.
+
+    >>> _term_layout("ab\\nc")[1:]
+    (array([0, 3]), array([2, 1]))
+    """
+    points = np.frombuffer(terms.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int64)
+    cuts = np.flatnonzero(points == ord(_SEP))
+    starts = np.concatenate([[0], cuts + 1])
+    ends = np.append(cuts, len(points))
+    return points, starts, ends - starts
 
 
 def text_slices(docs: list[str], budget: int = 1 << 18) -> list[tuple[int, int]]:
