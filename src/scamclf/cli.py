@@ -21,6 +21,9 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    # Plain help and usage errors: rendering them with rich imports ~0.3 s of modules (markdown
+    # parser included) before `scamclf --help` can print a line. Progress bars still use rich.
+    rich_markup_mode=None,
     help="Flag scam phone calls from their transcripts, and say why.",
 )
 
