@@ -3,7 +3,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scamclf.features import ScamFeatures, load_lexicon, mask_digits, normalise_text, tokenize
+from scamclf.features import Lexicon, ScamFeatures, load_lexicon, mask_digits, normalise_text, tokenize
 
 
 def test_normalise_text_removes_speaker_labels_punctuation_and_case():
@@ -243,3 +243,19 @@ def test_space_table_is_str_isspace_for_every_code_point():
     assert not any(chr(c).isspace() for c in range(_LAST_SPACE + 1, 0x110000))
     table = _space_table()
     assert [c for c in range(_LAST_SPACE + 1) if table[c]] == [c for c in range(_LAST_SPACE + 1) if chr(c).isspace()]
+
+
+@pytest.mark.parametrize("text", ["vip会员", "VIP会员", "Safe account", "so keep IT secret"])
+def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
+    # The opening filters read literals: a (?i) pattern must not be skipped because of its case.
+    spec = {
+        "cues": {
+            "vip": {"polarity": "scam", "zh": ["(?i:VIP)会员"]},
+            "safe": {"polarity": "scam", "en": ["(?i:safe) account", "\\bkeep (?i:it) secret"]},
+        }
+    }
+    lexicon = Lexicon(spec)
+    counts = lexicon.count_many([text])[0]
+    for i, cue in enumerate(lexicon.cues):
+        assert counts[i] == len(lexicon.spans(text, cue))
+    assert counts.sum() >= 1

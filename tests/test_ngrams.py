@@ -118,6 +118,13 @@ def test_empty_vocabulary_and_string_input_are_refused():
         NgramTfidf().fit("a string")
 
 
+@pytest.mark.parametrize("pattern", [r"\w+ \w+", r"\w+ \w+|\w+", r"\w*"])
+def test_token_patterns_finding_spaces_or_empty_tokens_are_refused(pattern):
+    # Terms are stored as space-joined tokens: such tokens would be counted as other n-grams.
+    with pytest.raises(ValueError, match="empty tokens or tokens holding whitespace"):
+        NgramTfidf(token_pattern=pattern).fit(["a b c d", "a b"])
+
+
 @given(
     units=st.lists(st.text(st.characters(blacklist_categories=("Zs", "Zl", "Zp", "Cc")), min_size=1), min_size=1),
     lo=st.integers(2, 3),

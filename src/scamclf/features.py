@@ -456,6 +456,8 @@ def _openings(pattern: str, width: int = 3) -> set[str]:
         if op is c.AT:  # \b and the like: zero width
             return walk(rest, left)
         if op is c.SUBPATTERN:
+            if av[1] & c.SRE_FLAG_IGNORECASE:  # (?i:...): the literals do not say the opening
+                return {""}
             return walk(list(av[-1]) + rest, left)
         if op is c.BRANCH:
             return set().union(*(walk(list(alt) + rest, left) for alt in av[1]))
