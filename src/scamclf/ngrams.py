@@ -45,7 +45,6 @@ _NOT_CJK_SIMPLE = re.compile(rf"[^{CJK_RANGES}0\s]|00")
 
 _CACHE_LIMIT = 200_000
 _SEP = "\n"  # no term contains a newline: units never contain whitespace
-_has_space = re.compile(r"\s").search
 # Rebuilt from the fitted state on first use; never pickled.
 _DERIVED = ("_vocab", "_index", "_compiled", "_unit_cache")
 
@@ -161,7 +160,7 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
 
     def _fit_counts_word(self, docs: list[str]) -> tuple[sp.csr_matrix, list[str]]:
         doc_of, codes, uniques = _units(docs, self._tokenizer())
-        if self.token_pattern != TOKEN_PATTERN and any(not u or _has_space(u) for u in uniques):
+        if self.token_pattern != TOKEN_PATTERN and any(u.split() != [u] for u in uniques):
             # Terms are stored as tokens joined by spaces: an empty token or one holding a space
             # would be misread as a different n-gram.
             raise ValueError(
