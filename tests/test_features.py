@@ -44,6 +44,31 @@ def test_mask_digits_and_tokenize():
     assert tokenize("pay 0 到账户") == ["pay", "0", "到", "账", "户"]
 
 
+def test_digit_modes_change_only_what_the_ngrams_see():
+    text = normalise_text("Your code is 4 5 6 7, RM 12,000")
+    assert mask_digits(text, "collapse") == "your code is 0 rm 0"
+    assert mask_digits(text, "drop") == "your code is rm "
+    with pytest.raises(ValueError, match="digits must be one of"):
+        mask_digits(text, "hide")
+    fitted = {m: ScamFeatures(min_df=1, digits=m).fit([text, "call me at 5"]) for m in ("mask", "collapse", "drop")}
+    words = {m: set(f.vectorisers_[0][1].get_feature_names_out()) for m, f in fitted.items()}
+    assert "0 0" in words["mask"] and "0 0" not in words["collapse"] and not any("0" in w for w in words["drop"])
+    lexicon = {m: f.transform([text]).toarray()[0, -len(f.lexicon_.feature_names) :] for m, f in fitted.items()}
+    np.testing.assert_array_equal(lexicon["mask"], lexicon["drop"])
+
+
+def test_features_saved_before_the_digits_parameter_still_mask():
+    import pickle
+
+    features = ScamFeatures(min_df=1).fit(["pay rm 500 now", "see you at 7"])
+    state = features.__dict__.copy()
+    del state["digits"]
+    old = ScamFeatures.__new__(ScamFeatures)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert old.get_params()["digits"] == "mask"
+    np.testing.assert_array_equal(old.transform(["rm 5 5"]).toarray(), features.transform(["rm 5 5"]).toarray())
+
+
 @pytest.mark.parametrize(
     ("text", "cue"),
     [
@@ -174,7 +199,9 @@ def _cue_counts_by_finditer(lexicon, text):
     for script, present in ((lexicon._latin, _LATIN_ANY.search(text)), (lexicon._cjk, _CJK_ANY.search(text))):
         for i, pattern in enumerate(script):
             if present and pattern is not None:
-                out[i] += sum(1 for m in pattern.finditer(text) if m.end() > m.start())
+                for m in pattern.finditer(text):
+                    if m.end() > m.start():
+                        out[lexicon._cue_of(i, text, m.start(), cjk=script is lexicon._cjk)] += 1
     return out
 
 
@@ -217,6 +244,7 @@ _CUE_WORDS = [
         "kod",
     ],
     *["公安局", "安全账户", "验证码", "不要告诉", "转账", "洗钱", "0", "997", "nsrc", "arrested", "arrive", "arrange"],
+    *["otp", "will", "not", "if", "anyone", "safe", "account", "tac", "kongsi", "不会", "如果", "\n"],
 ]
 
 
@@ -259,3 +287,25 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
     for i, cue in enumerate(lexicon.cues):
         assert counts[i] == len(lexicon.spans(text, cue))
     assert counts.sum() >= 1
+
+
+@pytest.mark.parametrize(
+    ("text", "cue", "warned"),
+    [
+        ("public bank will never ask for your pin or otp over the phone", "credential_request", 2),
+        ("please read me the otp now", "credential_request", 0),
+        ("your account will not be frozen if you transfer the money to the safe account", "safe_account", 0),
+        ("we will never ask you to move money to a safe account", "safe_account", 2),
+        ("we will never call you\nnow give me your otp", "credential_request", 0),
+        ("jangan kongsi nombor tac dengan sesiapa", "credential_request", 1),
+        ("sila berikan nombor tac", "credential_request", 0),
+        ("银行不会要求您提供验证码", "credential_request", 1),
+        ("请把验证码告诉我", "credential_request", 0),
+    ],
+)
+def test_demands_quoted_in_a_warning_count_as_warned(text, cue, warned):
+    lexicon = load_lexicon()
+    counts = dict(zip(lexicon.cues, lexicon.counts(normalise_text(text)), strict=True))
+    assert counts["warned_demand"] == warned
+    assert (counts[cue] > 0) == (warned == 0)
+    assert len(lexicon.spans(normalise_text(text), "warned_demand")) == warned

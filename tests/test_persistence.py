@@ -207,3 +207,20 @@ def test_model_with_another_lexicon_pattern_is_refused(model_path, tmp_path):
     target = save_model(model.estimator, tmp_path / "evil.joblib")
     with pytest.raises(ModelIntegrityError, match="lexicon differs"):
         scamclf.load(target)
+
+
+def test_model_trained_with_the_earlier_lexicon_still_loads_and_scores(corpus, tmp_path, monkeypatch):
+    import scamclf
+    import scamclf.features as features
+    from scamclf.features import Lexicon, shipped_lexicon_specs
+
+    current, v1 = shipped_lexicon_specs()
+    assert current["version"] == 2 and v1["version"] == 1 and "negation" not in v1
+    monkeypatch.setattr(features, "load_lexicon", lambda: Lexicon(v1))
+    old = scamclf.train(corpus)
+    monkeypatch.undo()
+    path = old.save(tmp_path / "v1.joblib")
+    loaded = scamclf.load(path)
+    assert "warned_demand" not in loaded.estimator.features_.lexicon_.cues
+    texts = ["we will never ask for your otp", "give me your otp now"]
+    assert loaded.estimator.predict_proba(texts).tolist() == old.estimator.predict_proba(texts).tolist()

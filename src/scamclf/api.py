@@ -625,7 +625,7 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
     The unpickler admits only scamclf's own types, but their settings come from the file: a
     vectoriser told to read each transcript as a *file name* would open files while scoring.
     """
-    from .features import TOKEN_PATTERN, load_lexicon
+    from .features import TOKEN_PATTERN, shipped_lexicon_specs
     from .ngrams import NgramTfidf
 
     features = getattr(estimator, "features_", None)
@@ -648,7 +648,7 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
                 problems.append("a vectoriser's vocabulary and weights do not match")
     lexicon = getattr(features, "lexicon_", None)
     # The patterns are compared too: a pattern from a file could backtrack for ever.
-    if lexicon is not None and getattr(lexicon, "spec", None) != load_lexicon().spec:
+    if lexicon is not None and getattr(lexicon, "spec", None) not in shipped_lexicon_specs():
         problems.append("its cue lexicon differs from the one this scamclf ships")
     if problems:
         raise ModelIntegrityError(f"{model_path}: refusing this model: {problems[0]}; retrain it")

@@ -69,6 +69,10 @@ _SPACE_RUN = re.compile(" {2,}")
 # ASCII whitespace the blanking above keeps besides space and newline (str.split splits on it).
 _ASCII_SEPARATORS = re.compile("[\x1c-\x1f]")
 _DIGITS = re.compile(r"\d+")
+# A number as speech-to-text writes it: digit runs split by spaces, dots, commas or dashes
+# ("123 456", "4 5 6 7", "rm 5,000.00") are one number, not several.
+_NUMBER = re.compile(r"\d+(?:[ .,-]?\d+)*")
+DIGIT_MODES = ("mask", "collapse", "drop")
 _TOKEN = re.compile(TOKEN_PATTERN)
 
 
@@ -179,9 +183,24 @@ def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
-def mask_digits(text: str) -> str:
-    """Replace every run of digits with ``0``: amounts and numbers vary, their presence does not."""
-    return _DIGITS.sub("0", text)
+def mask_digits(text: str, mode: str = "mask") -> str:
+    """Hide numbers from the n-gram features: amounts and numbers vary, their presence does not.
+
+    ``mask`` replaces every run of digits with ``0``; ``collapse`` replaces a whole number,
+    however it is spaced ("4 5 6 7"), with one ``0``; ``drop`` removes numbers.
+
+    >>> mask_digits("code 4 5 6 7 rm 12000", "mask"), mask_digits("code 4 5 6 7 rm 12000", "collapse")
+    ('code 0 0 0 0 rm 0', 'code 0 rm 0')
+    >>> mask_digits("code 4 5 6 7 rm 12000", "drop")
+    'code rm '
+    """
+    if mode == "mask":
+        return _DIGITS.sub("0", text)
+    if mode == "collapse":
+        return _NUMBER.sub("0", text)
+    if mode == "drop":
+        return _SPACE_RUN.sub(" ", _NUMBER.sub("", text))
+    raise ValueError(f"digits must be one of {', '.join(DIGIT_MODES)}, got {mode!r}")
 
 
 def tokenize(text: str) -> list[str]:
@@ -224,6 +243,25 @@ class Lexicon:
             self._cjk_first.append(None if "" in first else frozenset(first))
             for opening in set().union(*(_openings(p) for p in latin)) if latin else ():
                 self._openings.setdefault(opening, []).append(i)
+        # Warnings quote the demands they warn about ("we will never ask for your otp"): a
+        # demand cue matched shortly after a warning opener counts as the pseudo-cue named by
+        # ``negation.feature`` instead of as itself (NegEx-style, with clause breakers).
+        negation = spec.get("negation")
+        self._negatable: frozenset[int] = frozenset()
+        self._negated_cue: int | None = None
+        if negation:
+            self._negatable = frozenset(self.cues.index(c) for c in negation["cues"])
+            self._neg_window = int(negation.get("window", 45))
+            self._neg_window_cjk = int(negation.get("window_cjk", 12))
+            self._neg_latin = _compile_alternatives([p for lang in ("en", "ms", "id") for p in negation.get(lang, [])])
+            self._neg_cjk = _compile_alternatives(negation.get("zh", []))
+            self._neg_breaks = re.compile("|".join(f"(?:{p})" for p in negation.get("breaks", [])) or "(?!)")
+            self._negated_cue = len(self.cues)
+            self.cues.append(negation["feature"])
+            self.polarity[negation["feature"]] = "legit"
+            self._latin.append(None)
+            self._cjk.append(None)
+            self._cjk_first.append(None)
         scam = [c for c in self.cues if self.polarity[c] == "scam"]
         # Script shape: authority or accusation together with a money/credential demand is the
         # core of an impersonation scam; either alone is common in genuine calls.
@@ -276,7 +314,11 @@ class Lexicon:
                 chars = set(text)
                 for i, (pattern, first) in enumerate(zip(self._cjk, self._cjk_first, strict=True)):
                     if pattern is not None and (first is None or not first.isdisjoint(chars)):
-                        counts[row, i] += len(pattern.findall(text))
+                        if i in self._negatable:
+                            for m in pattern.finditer(text):
+                                counts[row, self._cue_of(i, text, m.start(), cjk=True)] += 1
+                        else:
+                            counts[row, i] += len(pattern.findall(text))
             if _LATIN_ANY.search(text):
                 latin.append(row)
         for a, b in text_slices([texts[r] for r in latin]) if latin else ():
@@ -287,6 +329,7 @@ class Lexicon:
         docs = [texts[r] for r in rows]
         doc, pos, cue = _word_start_candidates(docs, self._opening_index())
         match = [None if pattern is None else pattern.match for pattern in self._latin]
+        negatable = self._negatable
         n_cues = len(self.cues)
         # Per document and cue: where the last match ended (like findall, matches of one cue do
         # not overlap) and how many there were. Plain lists: this loop runs per candidate.
@@ -299,9 +342,27 @@ class Lexicon:
                 if m is not None:
                     end = m.end()
                     if end > p:
-                        found[d][i] += 1
+                        found[d][self._cue_of(i, docs[d], p) if i in negatable else i] += 1
                         after[i] = end
         counts[rows] += np.asarray(found, dtype=np.float64).reshape(len(docs), n_cues)
+
+    def _cue_of(self, cue: int, text: str, start: int, cjk: bool = False) -> int:
+        """``cue``, or the negated pseudo-cue when a warning opens shortly before ``start``.
+
+        The window ends at the start of the line (a turn) and at a clause breaker ("if", "but")
+        after the warning: "your account will not be frozen if you transfer the money" asserts.
+        """
+        if cue not in self._negatable:
+            return cue
+        window = self._neg_window_cjk if cjk else self._neg_window
+        lo = max(text.rfind("\n", 0, start) + 1, start - window)
+        pattern = self._neg_cjk if cjk else self._neg_latin
+        if pattern is None:
+            return cue
+        warnings = list(pattern.finditer(text, lo, start))
+        if not warnings or self._neg_breaks.search(text, warnings[-1].end(), start):
+            return cue
+        return self._negated_cue  # type: ignore[return-value]
 
     def _opening_index(self) -> dict[int, tuple[pd.Index, list[list[int]]]]:
         """Per opening length, the openings as integer keys and the cues each opening starts."""
@@ -318,18 +379,28 @@ class Lexicon:
     def spans(self, text: str, cue: str) -> list[tuple[int, int]]:
         """Return the character spans of ``cue`` matches in normalised ``text``, in order."""
         i = self.cues.index(cue)
-        found = [
-            m.span()
-            for patterns in self._active(text)
-            if patterns[i] is not None
-            for m in patterns[i].finditer(text)
-            if m.end() > m.start()
-        ]
-        return sorted(found)
+        if i == self._negated_cue:  # the warned-about demands
+            return sorted(span for j in self._negatable for span in self._raw_spans(text, j, want=i))
+        return sorted(self._raw_spans(text, i, want=i))
+
+    def _raw_spans(self, text: str, i: int, want: int) -> list[tuple[int, int]]:
+        """Spans of cue ``i``'s matches that count as cue ``want`` (itself, or negated)."""
+        found = []
+        for patterns in self._active(text):
+            if patterns[i] is None:
+                continue
+            cjk = patterns is self._cjk
+            for m in patterns[i].finditer(text):
+                if m.end() > m.start() and (i not in self._negatable or self._cue_of(i, text, m.start(), cjk) == want):
+                    found.append(m.span())
+        return found
 
     def first_span(self, text: str, cue: str) -> tuple[int, int] | None:
         """``spans(text, cue)[0]`` (or ``None``), without finding the matches after the first."""
         i = self.cues.index(cue)
+        if i in self._negatable or i == self._negated_cue:
+            spans = self.spans(text, cue)
+            return spans[0] if spans else None
         firsts = [
             next((m.span() for m in patterns[i].finditer(text) if m.end() > m.start()), None)
             for patterns in self._active(text)
@@ -483,8 +554,19 @@ def _compile_alternatives(patterns: list[str]) -> re.Pattern[str] | None:
 @lru_cache(maxsize=1)
 def load_lexicon() -> Lexicon:
     """Load the lexicon shipped with the package (``scamclf/data/lexicon.json``)."""
-    resource = resources.files("scamclf") / "data" / "lexicon.json"
-    return Lexicon(json.loads(resource.read_text(encoding="utf-8")))
+    return Lexicon(shipped_lexicon_specs()[0])
+
+
+# Earlier lexicon versions, kept verbatim so models trained with them still load and score as
+# they did (a saved model carries its own lexicon specification).
+_EARLIER_LEXICONS = ("lexicon_v1.json",)
+
+
+def shipped_lexicon_specs() -> list[dict[str, Any]]:
+    """The lexicon specifications this scamclf ships: the current one first, then earlier versions."""
+    folder = resources.files("scamclf") / "data"
+    names = ("lexicon.json", *_EARLIER_LEXICONS)
+    return [json.loads((folder / name).read_text(encoding="utf-8")) for name in names]
 
 
 class ScamFeatures(TransformerMixin, BaseEstimator):
@@ -503,6 +585,8 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
     lexicon_weight : float
         Scale of the lexicon block (0 turns it off): it sets how strongly the regularised linear
         model can lean on the curated cues rather than corpus vocabulary.
+    digits : {"mask", "collapse", "drop"}
+        How the n-gram blocks see numbers (see :func:`mask_digits`); the lexicon always sees them.
 
     Examples
     --------
@@ -519,12 +603,22 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         min_df: int = 2,
         max_features: int | None = 150_000,
         lexicon_weight: float = 2.0,
+        digits: str = "mask",
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
         self.min_df = min_df
         self.max_features = max_features
         self.lexicon_weight = lexicon_weight
+        self.digits = digits
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("digits", "mask")  # models saved before the parameter masked digits
+        super().__setstate__(state)
+
+    def ngram_texts(self, normalised: list[str]) -> list[str]:
+        """The text the n-gram blocks see: normalised transcripts with numbers hidden (``digits``)."""
+        return [mask_digits(t, self.digits) for t in normalised]
 
     def _vectorisers(self) -> list[tuple[str, NgramTfidf]]:
         common = dict(sublinear_tf=True, min_df=self.min_df, max_features=self.max_features)
@@ -542,7 +636,8 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
 
     def fit_transform(self, X: Any, y: Any = None) -> sp.csr_matrix:
         """Fit on raw transcripts ``X`` and return their feature matrix."""
-        normalised, masked = _prepare(X)
+        normalised = [normalise_text(t) for t in as_texts(X)]
+        masked = self.ngram_texts(normalised)
         self.vectorisers_ = self._vectorisers()
         blocks = [vec.fit_transform(masked) for _, vec in self.vectorisers_]
         self.lexicon_ = load_lexicon() if self.lexicon_weight else None
@@ -557,7 +652,7 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
     def transform_normalised(self, normalised: list[str]) -> sp.csr_matrix:
         """Return the feature matrix of transcripts already passed through :func:`normalise_text`."""
         check_is_fitted(self, "vectorisers_")
-        masked = [mask_digits(t) for t in normalised]
+        masked = self.ngram_texts(normalised)
         blocks = [vec.transform(masked) for _, vec in self.vectorisers_]
         blocks.append(self._lexicon_block(normalised))
         return sp.hstack(blocks, format="csr", dtype=np.float32)
@@ -638,12 +733,6 @@ class FeatureNames:
         start, prefix, terms, lo, hi = self._blocks[bisect_right(self._starts, column) - 1]
         j = column - start
         return f"{prefix}:{terms[lo[j] : hi[j]]}"
-
-
-def _prepare(X: Any) -> tuple[list[str], list[str]]:
-    """Normalised texts (for the lexicon) and their digit-masked form (for the n-grams)."""
-    normalised = [normalise_text(t) for t in as_texts(X)]
-    return normalised, [mask_digits(t) for t in normalised]
 
 
 def as_texts(X: Any) -> list[str]:

@@ -43,7 +43,9 @@ MAGIC = b"SCAMCLF\n"
 FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectorizer (0.3.0)
 # Models written by this scamclf version or later (and not newer than this one) give the same
 # scores here: loading them does not warn. Raise it whenever scoring changes.
-SAME_SCORES_SINCE = "0.5.0"  # 0.5.0: timestamps removed by normalise_text; 0.5.1: faster, same scores
+# 0.5.0: timestamps removed by normalise_text; 0.5.1: faster; 0.6.0: new models carry lexicon v2
+# (warned demands), older models score as before.
+SAME_SCORES_SINCE = "0.5.0"
 _MAX_HEADER = 1 << 20
 
 # Exactly the globals a scamclf model contains (found by auditing saved models), checked before

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .features import FeatureNames, mask_digits, normalise_text
+from .features import FeatureNames, normalise_text
 from .model import ScamClassifier, _fold_subphrases
 
 __all__ = ["CallState", "CallTracker", "TurnScorer", "reference_trajectory", "split_turns"]
@@ -112,7 +112,7 @@ class TurnScorer:
     def featurise(self, texts: list[str]) -> tuple[list[str], list[sp.csr_matrix], np.ndarray]:
         """Per-turn features of ``texts``: normalised text, count rows per block, cue counts."""
         normalised = [normalise_text(t) for t in texts]
-        masked = [mask_digits(t) for t in normalised]
+        masked = self.estimator.features_.ngram_texts(normalised)
         counts = [sp.csr_matrix(vec.count(masked), dtype=np.float64) for vec, _, _, _ in self.blocks]
         cues = self.lexicon.count_many(normalised) if self.lexicon is not None else np.zeros((len(texts), 0))
         return normalised, counts, cues
