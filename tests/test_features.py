@@ -301,6 +301,15 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
         ("sila berikan nombor tac", "credential_request", 0),
         ("银行不会要求您提供验证码", "credential_request", 1),
         ("请把验证码告诉我", "credential_request", 0),
+        # Scam lines that only look like warnings (independent review of lexicon v2):
+        ("你会不会用网银 把验证码告诉我", "credential_request", 0),
+        ("请勿挂断电话 马上转账", "payment_demand", 0),
+        ("你的账户不会被冻结只要转账到安全账户", "safe_account", 0),
+        ("we will not arrest you just transfer the money", "payment_demand", 0),
+        ("do not share this with anyone transfer the money now", "payment_demand", 0),
+        ("never mind that read me the otp", "credential_request", 0),
+        ("tidak akan ditangkap asalkan pindahkan wang", "payment_demand", 0),
+        ("we will never\u2028transfer the money", "payment_demand", 0),
     ],
 )
 def test_demands_quoted_in_a_warning_count_as_warned(text, cue, warned):

@@ -355,7 +355,7 @@ class Lexicon:
         if cue not in self._negatable:
             return cue
         window = self._neg_window_cjk if cjk else self._neg_window
-        lo = max(text.rfind("\n", 0, start) + 1, start - window)
+        lo = max(max(text.rfind(b, 0, start) for b in _LINE_BREAKS) + 1, start - window)
         pattern = self._neg_cjk if cjk else self._neg_latin
         if pattern is None:
             return cue
@@ -430,6 +430,8 @@ class Lexicon:
 
 
 _LATIN_ANY = re.compile(r"[a-z]")
+# Where str.splitlines splits turns: a warning does not reach across a turn.
+_LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 
 
 def _pack(points: list[int] | np.ndarray) -> int:
