@@ -169,3 +169,49 @@ def test_held_out_folds_in_processes_equal_threads(corpus, monkeypatch):
         processes.threshold_,
         processes.suspicious_threshold_,
     )
+
+
+def test_sign_constrained_fit_keeps_each_weight_on_its_side():
+    import scipy.sparse as sp
+
+    from scamclf.model import _fit_linear
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    free = rng.normal(size=400) + 2.0 * y  # predicts scam
+    against = rng.normal(size=400) - 1.5 * y  # predicts legit, but may not count towards it
+    helper = rng.normal(size=400) - 1.0 * y  # predicts legit and may
+    X = sp.csr_matrix(np.column_stack([free, against, helper]))
+    w = np.ones(400)
+    plain = _fit_linear(X, y, w, 1.0, 0)
+    assert plain.coef_[0, 1] < 0
+    signs = np.array([0.0, 1.0, -1.0])
+    constrained = _fit_linear(X, y, w, 1.0, 0, signs)
+    assert constrained.coef_[0, 1] == 0.0
+    assert constrained.coef_[0, 0] > 0 and constrained.coef_[0, 2] < 0
+    assert (constrained.coef_[0] * signs >= 0).all()
+
+
+def test_cue_weights_follow_their_documented_polarity(corpus):
+    clf = _fit(corpus)
+    lexicon = clf.features_.lexicon_
+    coef = clf.linear_.coef_[0, -len(lexicon.feature_names) :]
+    for name, weight in zip(lexicon.feature_names, coef, strict=True):
+        if lexicon.polarity.get(name) == "legit":
+            assert weight <= 0, name
+        else:
+            assert weight >= 0, name
+    assert clf.get_params()["cue_signs"] is True
+
+
+def test_models_saved_before_cue_signs_load_unconstrained(corpus):
+    import pickle
+
+    clf = _fit(corpus, cue_signs=False)
+    state = clf.__getstate__()
+    del state["cue_signs"]
+    old = ScamClassifier.__new__(ScamClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["cue_signs"] is False
+    again = pickle.loads(pickle.dumps(old))
+    np.testing.assert_array_equal(again.predict_proba(corpus["text"][:5]), clf.predict_proba(corpus["text"][:5]))

@@ -130,14 +130,49 @@ def _labels_to_int(y: Any) -> np.ndarray:
 PROCESS_FOLDS_NNZ = 2_000_000
 
 
-def _fit_linear(X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, C: float, random_state: int) -> LogisticRegression:
+#: Refits of the sign-constrained fit before the columns still of the wrong sign are dropped
+#: without another refit (each refit starts from the previous solution).
+SIGN_ROUNDS = 4
+
+
+def _fit_linear(
+    X: sp.csr_matrix,
+    y: np.ndarray,
+    w: np.ndarray,
+    C: float,
+    random_state: int,
+    signs: np.ndarray | None = None,
+) -> LogisticRegression:
+    """Fit the weighted L2 logistic regression; with ``signs``, keep each coefficient's sign.
+
+    ``signs`` holds +1 (the coefficient may not be negative), -1 (not positive) or 0 (free) per
+    column. Active set: a column fitted with the wrong sign is zeroed and the model refitted from
+    the previous solution until no constrained coefficient has the wrong sign; the dropped
+    columns' coefficients are exactly zero.
+    """
     # lbfgs: liblinear's Newton steps crawl on wide character features with uneven sample weights.
     clf = LogisticRegression(C=C, solver="lbfgs", max_iter=500, random_state=random_state)
-    return clf.fit(X, y, sample_weight=w)
+    clf.fit(X, y, sample_weight=w)
+    if signs is None or not signs.any():
+        return clf
+    dropped = np.zeros(X.shape[1], dtype=bool)
+    for round_ in range(SIGN_ROUNDS + 1):
+        wrong = clf.coef_[0] * signs < 0
+        if not wrong.any():
+            break
+        dropped |= wrong
+        clf.coef_[0, dropped] = 0.0
+        if round_ == SIGN_ROUNDS:
+            break
+        clf.set_params(warm_start=True)
+        clf.fit(X @ sp.diags((~dropped).astype(np.float64)), y, sample_weight=w)
+        clf.coef_[0, dropped] = 0.0
+    clf.set_params(warm_start=False)
+    return clf
 
 
-def _fit_and_score(X, y, w, train, test, C, random_state):
-    clf = _fit_linear(X[train], y[train], w[train], C, random_state)
+def _fit_and_score(X, y, w, train, test, C, random_state, signs=None):
+    clf = _fit_linear(X[train], y[train], w[train], C, random_state, signs)
     return test, clf.decision_function(X[test])
 
 
@@ -171,6 +206,10 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         Parallel fits of the held-out folds (processes on large data, threads on small).
     random_state : int
         Seed for the solver and the fold assignment.
+    cue_signs : bool
+        Keep each lexicon feature's weight on the side of its documented polarity: a scam cue
+        (and a pair of them) never counts towards legit, a genuine-caller cue (a warning, the
+        customer's own request) never towards scam. N-gram weights are free.
 
     Attributes
     ----------
@@ -205,6 +244,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         random_split_eval: bool = True,
         n_jobs: int | None = None,
         random_state: int = 0,
+        cue_signs: bool = True,
     ) -> None:
         self.features = features
         self.C = C
@@ -217,6 +257,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         self.random_split_eval = random_split_eval
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.cue_signs = cue_signs
 
     # --- fitting ---------------------------------------------------------------------------------
 
@@ -270,6 +311,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         if self.feature_mask_ is not None:
             Xf = Xf[:, self.feature_mask_]
 
+        self._signs = self._cue_signs(Xf.shape[1])
         decision = self._held_out_decision(Xf, y_int, weights, groups_arr)
         self.calibrator_ = LogisticRegression(C=1e4, solver="lbfgs").fit(
             decision.reshape(-1, 1), y_int, sample_weight=weights
@@ -284,7 +326,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             suspicious_recall=self.suspicious_recall,
         )
         self._random_split(Xf, y_int, weights)
-        self.linear_ = _fit_linear(Xf, y_int, weights, self.C, self.random_state)
+        self.linear_ = _fit_linear(Xf, y_int, weights, self.C, self.random_state, self._signs)
         self.classes_ = np.array([LABEL_LEGIT, LABEL_SCAM], dtype=object)
         self._fit_type_head(Xf, y_int, scam_type, groups_arr)
         return self
@@ -303,7 +345,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         # sending them the matrix would cost more than the fits themselves.
         prefer = "processes" if Xf.nnz >= PROCESS_FOLDS_NNZ else "threads"
         results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
-            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state) for tr, te in usable
+            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, self._signs) for tr, te in usable
         )
         if prefer == "processes":
             # joblib keeps its worker processes (each holding a copy of the matrix) for minutes
@@ -320,9 +362,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             for tr, te in fallback.split(Xf, y):
                 te = te[missing[te]]
                 if len(te):
-                    decision[te] = _fit_linear(Xf[tr], y[tr], w[tr], self.C, self.random_state).decision_function(
-                        Xf[te]
-                    )
+                    decision[te] = _fit_linear(
+                        Xf[tr], y[tr], w[tr], self.C, self.random_state, self._signs
+                    ).decision_function(Xf[te])
         return decision
 
     def _random_split(self, Xf, y, w) -> None:
@@ -333,7 +375,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.model_selection import train_test_split
 
         train, test = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=self.random_state)
-        clf = _fit_linear(Xf[train], y[train], w[train], self.C, self.random_state)
+        clf = _fit_linear(Xf[train], y[train], w[train], self.C, self.random_state, self._signs)
         decision = clf.decision_function(Xf[test])
         self.random_split_index_ = test
         self.random_split_proba_ = self.calibrator_.predict_proba(decision.reshape(-1, 1))[:, 1]
@@ -360,6 +402,16 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         self.type_classes_ = self.type_linear_.classes_
 
     # --- prediction ------------------------------------------------------------------------------
+
+    def _cue_signs(self, n_columns: int) -> np.ndarray | None:
+        """Allowed sign of each column's weight (see ``cue_signs``); the cue columns come last."""
+        lexicon = self.features_.lexicon_
+        if not self.cue_signs or lexicon is None:
+            return None
+        signs = np.zeros(n_columns, dtype=np.float64)
+        cue_signs = [-1.0 if lexicon.polarity.get(name) == "legit" else 1.0 for name in lexicon.feature_names]
+        signs[n_columns - len(cue_signs) :] = cue_signs
+        return signs
 
     def _source_shared_columns(self, Xf: sp.csr_matrix, groups: np.ndarray | None) -> np.ndarray | None:
         """Indices of the n-gram columns seen in at least ``min_sources`` sources (cues always kept).
@@ -500,7 +552,13 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         state.pop("_names_cache", None)
         state.pop("_fixed_phrases", None)
         state.pop("_seen_names", None)
+        state.pop("_signs", None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Models saved before ``cue_signs`` existed were fitted without the constraint.
+        state.setdefault("cue_signs", False)
+        super().__setstate__(state)
 
 
 _NAME_CACHE_LIMIT = 20_000
