@@ -215,3 +215,19 @@ def test_models_saved_before_cue_signs_load_unconstrained(corpus):
     assert old.get_params()["cue_signs"] is False
     again = pickle.loads(pickle.dumps(old))
     np.testing.assert_array_equal(again.predict_proba(corpus["text"][:5]), clf.predict_proba(corpus["text"][:5]))
+
+
+def test_cue_kinds_contribution_is_shared_among_the_cues_present(corpus):
+    clf = _fit(corpus)
+    text = "this is the police, transfer your savings to a safe account"
+    Xf = clf.transform_features([text])
+    kinds, scam_columns = clf._cue_columns(Xf.shape[1])
+    clf.linear_.coef_ = np.zeros_like(clf.linear_.coef_)
+    clf.linear_.coef_[0, kinds] = 1.0
+    row = Xf.toarray()[0]
+    present = [c for c in scam_columns if row[c] > 0]
+    assert len(present) >= 2
+    evidence = dict(clf.explain_features([text], Xf, top_k=10)[0])
+    assert "safe account" in evidence
+    assert sum(evidence.values()) == pytest.approx(row[kinds], abs=1e-3)
+    assert len(set(evidence.values())) == 1  # an equal share each

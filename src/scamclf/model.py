@@ -481,7 +481,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         """Return, per transcript, the phrases whose features pushed its score up most.
 
         Contributions are feature value times coefficient on *this* transcript (not global
-        weights), mapped back to words of the (normalised) text and merged per phrase. Pass
+        weights), mapped back to words of the (normalised) text and merged per phrase. The
+        number of distinct scam cue kinds, a symmetric function of the cues present, is shared
+        equally among those cues (its exact Shapley split). Pass
         ``normalised`` (``normalise_text`` of each text) when you have it, to save the work.
         """
         check_is_fitted(self, "linear_")
@@ -494,6 +496,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         seen: dict[int, str] = self.__dict__.setdefault("_seen_names", {})
         Xf = sp.csr_matrix(Xf)
         contrib = Xf.data * coef[Xf.indices]  # each feature's contribution, in Xf's layout
+        kinds_column, scam_columns = self._cue_columns(Xf.shape[1])
         positive = np.concatenate([[0], np.cumsum(contrib > 0, dtype=np.int64)])
         out: list[list[tuple[str, float]]] = []
         for i in range(Xf.shape[0]):
@@ -502,6 +505,13 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
                 out.append([])
                 continue
             idx, val = Xf.indices[start:end], contrib[start:end]
+            if kinds_column is not None:
+                at = np.flatnonzero(idx == kinds_column)
+                present = np.isin(idx, scam_columns)
+                if at.size and present.any():
+                    val = val.copy()
+                    val[present] += val[at[0]] / present.sum()
+                    val[at[0]] = 0.0
             keep = val > 0
             idx, val = idx[keep], val[keep]
             order = np.argsort(-val)[: top_k * 4]
@@ -524,6 +534,15 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             merged = sorted(_fold_subphrases(phrases).items(), key=lambda kv: -kv[1])
             out.append([(p, round(w, 3)) for p, w in merged[:top_k]])
         return out
+
+    def _cue_columns(self, n_columns: int) -> tuple[int | None, np.ndarray]:
+        """Column of the scam-cue-kinds feature and the columns of the scam cues it counts."""
+        lexicon = self.features_.lexicon_
+        if lexicon is None or "scam_cue_kinds" not in lexicon.feature_names:
+            return None, np.empty(0, dtype=np.int64)
+        first = n_columns - len(lexicon.feature_names)
+        scam = [first + k for k, c in enumerate(lexicon.cues) if lexicon.polarity[c] == "scam"]
+        return first + lexicon.feature_names.index("scam_cue_kinds"), np.asarray(scam, dtype=np.int64)
 
     def _feature_names(self) -> FeatureNames:
         if getattr(self, "_names_cache", None) is None:
