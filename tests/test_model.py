@@ -190,6 +190,11 @@ def test_sign_constrained_fit_keeps_each_weight_on_its_side():
     assert constrained.coef_[0, 1] == 0.0
     assert constrained.coef_[0, 0] > 0 and constrained.coef_[0, 2] < 0
     assert (constrained.coef_[0] * signs >= 0).all()
+    # A guess of the zeroed columns, right or wrong, changes the work, not the optimum.
+    for start in ([1], [2], [0, 1, 2]):
+        guessed = _fit_linear(X, y, w, 1.0, 0, signs, np.array(start))
+        np.testing.assert_allclose(guessed.coef_, constrained.coef_, atol=1e-3)
+        assert guessed.coef_[0, 1] == 0.0
 
 
 def test_cue_weights_follow_their_documented_polarity(corpus):

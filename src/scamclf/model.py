@@ -142,37 +142,53 @@ def _fit_linear(
     C: float,
     random_state: int,
     signs: np.ndarray | None = None,
+    start: np.ndarray | None = None,
 ) -> LogisticRegression:
     """Fit the weighted L2 logistic regression; with ``signs``, keep each coefficient's sign.
 
     ``signs`` holds +1 (the coefficient may not be negative), -1 (not positive) or 0 (free) per
-    column. Active set: a column fitted with the wrong sign is zeroed and the model refitted from
-    the previous solution until no constrained coefficient has the wrong sign; the dropped
-    columns' coefficients are exactly zero.
+    column. Active set: a column fitted with the wrong sign is zeroed, a zeroed column whose
+    gradient points to the allowed side comes back, and the model is refitted from the previous
+    solution until neither happens: the optimum of the constrained problem (it is convex), so
+    ``start``, a guess of the zeroed columns (those of a fit on more data), saves refits without
+    changing the result. Zeroed columns' coefficients are exactly zero.
     """
     # lbfgs: liblinear's Newton steps crawl on wide character features with uneven sample weights.
     clf = LogisticRegression(C=C, solver="lbfgs", max_iter=500, random_state=random_state)
-    clf.fit(X, y, sample_weight=w)
     if signs is None or not signs.any():
-        return clf
+        return clf.fit(X, y, sample_weight=w)
     dropped = np.zeros(X.shape[1], dtype=bool)
+    if start is not None:
+        dropped[start] = True
+        dropped &= signs != 0
+    clf.fit(_without(X, dropped), y, sample_weight=w)
     for round_ in range(SIGN_ROUNDS + 1):
+        clf.coef_[0, dropped] = 0.0
         wrong = clf.coef_[0] * signs < 0
-        if not wrong.any():
+        back = np.zeros_like(dropped)
+        if dropped.any():
+            # d(loss)/d(coef) of each zeroed column (the L2 term adds nothing at zero).
+            residual = w * (clf.predict_proba(X)[:, 1] - y)
+            gradient = np.asarray(X.T @ residual).ravel()
+            back = dropped & (gradient * signs < -1e-6 * max(np.abs(gradient).max(), 1e-12))
+        if round_ == SIGN_ROUNDS or not (wrong.any() or back.any()):
             break
-        dropped |= wrong
+        dropped = (dropped | wrong) & ~back
         clf.coef_[0, dropped] = 0.0
-        if round_ == SIGN_ROUNDS:
-            break
         clf.set_params(warm_start=True)
-        clf.fit(X @ sp.diags((~dropped).astype(np.float64)), y, sample_weight=w)
-        clf.coef_[0, dropped] = 0.0
+        clf.fit(_without(X, dropped), y, sample_weight=w)
+    clf.coef_[0, dropped | (clf.coef_[0] * signs < 0)] = 0.0
     clf.set_params(warm_start=False)
     return clf
 
 
-def _fit_and_score(X, y, w, train, test, C, random_state, signs=None):
-    clf = _fit_linear(X[train], y[train], w[train], C, random_state, signs)
+def _without(X: sp.csr_matrix, dropped: np.ndarray) -> sp.csr_matrix:
+    """``X`` with the ``dropped`` columns zeroed (same shape)."""
+    return X @ sp.diags((~dropped).astype(np.float64)) if dropped.any() else X
+
+
+def _fit_and_score(X, y, w, train, test, C, random_state, signs=None, start=None):
+    clf = _fit_linear(X[train], y[train], w[train], C, random_state, signs, start)
     return test, clf.decision_function(X[test])
 
 
@@ -311,7 +327,11 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         if self.feature_mask_ is not None:
             Xf = Xf[:, self.feature_mask_]
 
+        # The final fit first: with cue signs, its zeroed cue columns are the held-out fits'
+        # first guess (they still find their own optimum; see _fit_linear).
         self._signs = self._cue_signs(Xf.shape[1])
+        self.linear_ = _fit_linear(Xf, y_int, weights, self.C, self.random_state, self._signs)
+        self._start = None if self._signs is None else np.flatnonzero((self._signs != 0) & (self.linear_.coef_[0] == 0))
         decision = self._held_out_decision(Xf, y_int, weights, groups_arr)
         self.calibrator_ = LogisticRegression(C=1e4, solver="lbfgs").fit(
             decision.reshape(-1, 1), y_int, sample_weight=weights
@@ -326,7 +346,6 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             suspicious_recall=self.suspicious_recall,
         )
         self._random_split(Xf, y_int, weights)
-        self.linear_ = _fit_linear(Xf, y_int, weights, self.C, self.random_state, self._signs)
         self.classes_ = np.array([LABEL_LEGIT, LABEL_SCAM], dtype=object)
         self._fit_type_head(Xf, y_int, scam_type, groups_arr)
         return self
@@ -345,7 +364,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         # sending them the matrix would cost more than the fits themselves.
         prefer = "processes" if Xf.nnz >= PROCESS_FOLDS_NNZ else "threads"
         results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
-            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, self._signs) for tr, te in usable
+            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, self._signs, self._start)
+            for tr, te in usable
         )
         if prefer == "processes":
             # joblib keeps its worker processes (each holding a copy of the matrix) for minutes
@@ -363,7 +383,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
                 te = te[missing[te]]
                 if len(te):
                     decision[te] = _fit_linear(
-                        Xf[tr], y[tr], w[tr], self.C, self.random_state, self._signs
+                        Xf[tr], y[tr], w[tr], self.C, self.random_state, self._signs, self._start
                     ).decision_function(Xf[te])
         return decision
 
@@ -375,7 +395,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.model_selection import train_test_split
 
         train, test = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=self.random_state)
-        clf = _fit_linear(Xf[train], y[train], w[train], self.C, self.random_state, self._signs)
+        clf = _fit_linear(Xf[train], y[train], w[train], self.C, self.random_state, self._signs, self._start)
         decision = clf.decision_function(Xf[test])
         self.random_split_index_ = test
         self.random_split_proba_ = self.calibrator_.predict_proba(decision.reshape(-1, 1))[:, 1]
@@ -572,6 +592,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         state.pop("_fixed_phrases", None)
         state.pop("_seen_names", None)
         state.pop("_signs", None)
+        state.pop("_start", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
