@@ -329,10 +329,10 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
 
         # The final fit first: with cue signs, its zeroed cue columns are the held-out fits'
         # first guess (they still find their own optimum; see _fit_linear).
-        self._signs = self._cue_signs(Xf.shape[1])
-        self.linear_ = _fit_linear(Xf, y_int, weights, self.C, self.random_state, self._signs)
-        self._start = None if self._signs is None else np.flatnonzero((self._signs != 0) & (self.linear_.coef_[0] == 0))
-        decision = self._held_out_decision(Xf, y_int, weights, groups_arr)
+        signs = self._cue_signs(Xf.shape[1])
+        self.linear_ = _fit_linear(Xf, y_int, weights, self.C, self.random_state, signs)
+        start = None if signs is None else np.flatnonzero((signs != 0) & (self.linear_.coef_[0] == 0))
+        decision = self._held_out_decision(Xf, y_int, weights, groups_arr, signs, start)
         self.calibrator_ = LogisticRegression(C=1e4, solver="lbfgs").fit(
             decision.reshape(-1, 1), y_int, sample_weight=weights
         )
@@ -345,12 +345,12 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             miss_cost=self.miss_cost,
             suspicious_recall=self.suspicious_recall,
         )
-        self._random_split(Xf, y_int, weights)
+        self._random_split(Xf, y_int, weights, signs, start)
         self.classes_ = np.array([LABEL_LEGIT, LABEL_SCAM], dtype=object)
         self._fit_type_head(Xf, y_int, scam_type, groups_arr)
         return self
 
-    def _held_out_decision(self, Xf, y, w, groups) -> np.ndarray:
+    def _held_out_decision(self, Xf, y, w, groups, signs=None, start=None) -> np.ndarray:
         if groups is not None and len(np.unique(groups)) >= 3:
             n_splits = min(len(np.unique(groups)), self.max_group_folds)
             splits = list(GroupKFold(n_splits=n_splits).split(Xf, y, groups))
@@ -364,8 +364,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         # sending them the matrix would cost more than the fits themselves.
         prefer = "processes" if Xf.nnz >= PROCESS_FOLDS_NNZ else "threads"
         results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
-            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, self._signs, self._start)
-            for tr, te in usable
+            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs, start) for tr, te in usable
         )
         if prefer == "processes":
             # joblib keeps its worker processes (each holding a copy of the matrix) for minutes
@@ -383,11 +382,11 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
                 te = te[missing[te]]
                 if len(te):
                     decision[te] = _fit_linear(
-                        Xf[tr], y[tr], w[tr], self.C, self.random_state, self._signs, self._start
+                        Xf[tr], y[tr], w[tr], self.C, self.random_state, signs, start
                     ).decision_function(Xf[te])
         return decision
 
-    def _random_split(self, Xf, y, w) -> None:
+    def _random_split(self, Xf, y, w, signs=None, start=None) -> None:
         """Score a stratified 20% of rows with a model fitted on the rest (for the metrics file)."""
         self.random_split_index_ = self.random_split_proba_ = None
         if not self.random_split_eval or min(np.bincount(y, minlength=2)) < 5:
@@ -395,7 +394,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.model_selection import train_test_split
 
         train, test = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=self.random_state)
-        clf = _fit_linear(Xf[train], y[train], w[train], self.C, self.random_state, self._signs, self._start)
+        clf = _fit_linear(Xf[train], y[train], w[train], self.C, self.random_state, signs, start)
         decision = clf.decision_function(Xf[test])
         self.random_split_index_ = test
         self.random_split_proba_ = self.calibrator_.predict_proba(decision.reshape(-1, 1))[:, 1]
@@ -423,14 +422,21 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
 
     # --- prediction ------------------------------------------------------------------------------
 
-    def _cue_signs(self, n_columns: int) -> np.ndarray | None:
-        """Allowed sign of each column's weight (see ``cue_signs``); the cue columns come last."""
+    def _first_cue_column(self, n_columns: int) -> int | None:
+        """Index of the first lexicon column (they come last, all kept by the feature mask)."""
         lexicon = self.features_.lexicon_
-        if not self.cue_signs or lexicon is None:
+        return None if lexicon is None else n_columns - len(lexicon.feature_names)
+
+    def _cue_signs(self, n_columns: int) -> np.ndarray | None:
+        """Allowed sign of each column's weight (see ``cue_signs``)."""
+        first = self._first_cue_column(n_columns)
+        if not self.cue_signs or first is None:
             return None
+        polarity = self.features_.lexicon_.polarity
         signs = np.zeros(n_columns, dtype=np.float64)
-        cue_signs = [-1.0 if lexicon.polarity.get(name) == "legit" else 1.0 for name in lexicon.feature_names]
-        signs[n_columns - len(cue_signs) :] = cue_signs
+        signs[first:] = [
+            -1.0 if polarity.get(name) == "legit" else 1.0 for name in self.features_.lexicon_.feature_names
+        ]
         return signs
 
     def _source_shared_columns(self, Xf: sp.csr_matrix, groups: np.ndarray | None) -> np.ndarray | None:
@@ -525,13 +531,12 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
                 out.append([])
                 continue
             idx, val = Xf.indices[start:end], contrib[start:end]
-            if kinds_column is not None:
-                at = np.flatnonzero(idx == kinds_column)
+            at = np.flatnonzero(idx == kinds_column)  # empty without a cue-kinds column
+            if at.size:
                 present = np.isin(idx, scam_columns)
-                if at.size and present.any():
-                    val = val.copy()
-                    val[present] += val[at[0]] / present.sum()
-                    val[at[0]] = 0.0
+                val = val.copy()
+                val[present] += val[at[0]] / max(present.sum(), 1)
+                val[at[0]] = 0.0
             keep = val > 0
             idx, val = idx[keep], val[keep]
             order = np.argsort(-val)[: top_k * 4]
@@ -557,10 +562,10 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
 
     def _cue_columns(self, n_columns: int) -> tuple[int | None, np.ndarray]:
         """Column of the scam-cue-kinds feature and the columns of the scam cues it counts."""
+        first = self._first_cue_column(n_columns)
         lexicon = self.features_.lexicon_
-        if lexicon is None or "scam_cue_kinds" not in lexicon.feature_names:
+        if first is None or "scam_cue_kinds" not in lexicon.feature_names:
             return None, np.empty(0, dtype=np.int64)
-        first = n_columns - len(lexicon.feature_names)
         scam = [first + k for k, c in enumerate(lexicon.cues) if lexicon.polarity[c] == "scam"]
         return first + lexicon.feature_names.index("scam_cue_kinds"), np.asarray(scam, dtype=np.int64)
 
@@ -591,8 +596,6 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         state.pop("_names_cache", None)
         state.pop("_fixed_phrases", None)
         state.pop("_seen_names", None)
-        state.pop("_signs", None)
-        state.pop("_start", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
