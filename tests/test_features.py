@@ -108,6 +108,24 @@ def test_scam_features_blocks_and_names():
     assert X.dtype == np.float32
 
 
+@pytest.mark.parametrize("char_ngram_range", [(2, 4), None])
+def test_blocks_built_side_by_side_equal_the_ones_built_in_turn(monkeypatch, char_ngram_range):
+    from joblib import parallel_config
+
+    import scamclf.features as features_module
+
+    texts = ["transfer to the safe account now", "see you at dinner", "你好安全账户", "your otp please"] * 5
+    serial = ScamFeatures(min_df=1, char_ngram_range=char_ngram_range)
+    expected = serial.fit_transform(texts)
+    monkeypatch.setattr(features_module, "PARALLEL_FIT_CHARS", 0)
+    side_by_side = ScamFeatures(min_df=1, char_ngram_range=char_ngram_range)
+    with parallel_config(n_jobs=2):
+        got = side_by_side.fit_transform(texts)
+    assert (got != expected).nnz == 0 and got.shape == expected.shape
+    np.testing.assert_array_equal(side_by_side.get_feature_names_out(), serial.get_feature_names_out())
+    assert (side_by_side.transform(texts[:3]) != serial.transform(texts[:3])).nnz == 0
+
+
 def test_scam_features_rejects_a_single_string():
     with pytest.raises(ValueError, match="Iterable over raw text documents expected"):
         ScamFeatures().fit("just one string")

@@ -571,6 +571,21 @@ def shipped_lexicon_specs() -> list[dict[str, Any]]:
     return [json.loads((folder / name).read_text(encoding="utf-8")) for name in names]
 
 
+#: Fitting builds the feature blocks side by side (worker processes) from this many characters
+#: of text: about 5,000 call transcripts; below it, starting workers costs more than it saves.
+PARALLEL_FIT_CHARS = 5_000_000
+
+
+def _fit_block(vectoriser: NgramTfidf, texts: list[str]) -> tuple[NgramTfidf, sp.csr_matrix]:
+    return vectoriser, vectoriser.fit_transform(texts)
+
+
+def _lexicon_rows(lexicon: Lexicon | None, weight: float, normalised: list[str]) -> sp.csr_matrix:
+    if lexicon is None:
+        return sp.csr_matrix((len(normalised), 0), dtype=np.float32)
+    return sp.csr_matrix(lexicon.feature_matrix(normalised) * weight, dtype=np.float32)
+
+
 class ScamFeatures(TransformerMixin, BaseEstimator):
     """Word and character TF-IDF plus lexicon cue features over normalised transcripts.
 
@@ -637,13 +652,30 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X: Any, y: Any = None) -> sp.csr_matrix:
-        """Fit on raw transcripts ``X`` and return their feature matrix."""
+        """Fit on raw transcripts ``X`` and return their feature matrix.
+
+        The word, character and lexicon blocks are independent: on large inputs they are built
+        side by side in worker processes, as many as joblib's active configuration allows
+        (``with joblib.parallel_config(n_jobs=2): ...``; one by one without it).
+        """
+        from joblib import Parallel, delayed
+
         normalised = [normalise_text(t) for t in as_texts(X)]
         masked = self.ngram_texts(normalised)
-        self.vectorisers_ = self._vectorisers()
-        blocks = [vec.fit_transform(masked) for _, vec in self.vectorisers_]
         self.lexicon_ = load_lexicon() if self.lexicon_weight else None
-        blocks.append(self._lexicon_block(normalised))
+        vectorisers = self._vectorisers()
+        tasks = [delayed(_fit_block)(vec, masked) for _, vec in vectorisers]
+        tasks.append(delayed(_lexicon_rows)(self.lexicon_, self.lexicon_weight, normalised))
+        if sum(map(len, masked)) >= PARALLEL_FIT_CHARS:
+            # The slowest block (characters) first, so that the others share the second worker.
+            order = sorted(range(len(tasks)), key=lambda i: i >= len(vectorisers) or vectorisers[i][0] != "c")
+            done: list[Any] = [None] * len(tasks)
+            for i, result in zip(order, Parallel(prefer="processes")(tasks[i] for i in order), strict=True):
+                done[i] = result
+        else:
+            done = [function(*args, **kwargs) for function, args, kwargs in tasks]
+        self.vectorisers_ = [(name, vec) for (name, _), (vec, _) in zip(vectorisers, done, strict=False)]
+        blocks = [block for _, block in done[:-1]] + [done[-1]]
         self.n_features_out_ = sum(b.shape[1] for b in blocks)
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 
@@ -660,10 +692,7 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 
     def _lexicon_block(self, normalised: list[str]) -> sp.csr_matrix:
-        if self.lexicon_ is None:
-            return sp.csr_matrix((len(normalised), 0), dtype=np.float32)
-        rows = self.lexicon_.feature_matrix(normalised)
-        return sp.csr_matrix(rows * self.lexicon_weight, dtype=np.float32)
+        return _lexicon_rows(self.lexicon_, self.lexicon_weight, normalised)
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Return feature names prefixed by block: ``w:`` words, ``c:`` characters, ``lex:`` cues."""
