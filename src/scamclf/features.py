@@ -668,7 +668,8 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         tasks.append(delayed(_lexicon_rows)(self.lexicon_, self.lexicon_weight, normalised))
         if sum(map(len, masked)) >= PARALLEL_FIT_CHARS:
             # The slowest block (characters) first, so that the others share the second worker.
-            order = sorted(range(len(tasks)), key=lambda i: i >= len(vectorisers) or vectorisers[i][0] != "c")
+            chars = [i for i, (name, _) in enumerate(vectorisers) if name == "c"]
+            order = chars + [i for i in range(len(tasks)) if i not in chars]
             done: list[Any] = [None] * len(tasks)
             for i, result in zip(order, Parallel(prefer="processes")(tasks[i] for i in order), strict=True):
                 done[i] = result
