@@ -33,7 +33,7 @@ def test_train_writes_model_and_metrics_and_refuses_overwrite(corpus_path, tmp_p
     target = tmp_path / "m.joblib"
     result = _invoke("train", corpus_path, "--model-path", target)
     assert result.exit_code == 0, result.output
-    assert "Leave-one-source-out" in result.output and str(target) in result.output
+    assert "Held out by source" in result.output and str(target) in result.output
     metrics = json.loads((tmp_path / "m.metrics.json").read_text())
     assert "leave_one_source_out" in metrics["metrics"]
     again = _invoke("train", corpus_path, "--model-path", target)

@@ -218,9 +218,23 @@ def test_bounded_solver_minimises_sklearns_objective(dtype):
     # No bound binds (all free; then each on the free optimum's own side), from zero: the
     # solver must reach scikit-learn's optimum, so it minimises the same objective.
     for signs in (np.zeros(40), np.sign(plain.coef_[0])):
-        coef, intercept, _ = _bounded_logistic(X, y, w, 2.0, signs, np.zeros(41))
+        coef, intercept, _ = _bounded_logistic(X, y, w, 2.0, signs)
         assert _objective_of(coef, intercept, X, y, w, 2.0) == pytest.approx(_objective(plain, X, y, w, 2.0), rel=1e-5)
         np.testing.assert_allclose(X @ coef + intercept, plain.decision_function(X), atol=2e-2)
+
+
+def test_sign_constrained_fit_warns_when_it_stops_short(monkeypatch):
+    import scipy.sparse as sp
+    from sklearn.exceptions import ConvergenceWarning
+
+    import scamclf.model as model_module
+
+    rng = np.random.default_rng(2)
+    X = sp.csr_matrix(rng.normal(size=(200, 5)))
+    y = (X[:, 0].toarray().ravel() > 0).astype(int)
+    monkeypatch.setattr(model_module, "FIT_MAX_ITER", 1)
+    with pytest.warns(ConvergenceWarning, match="sign-constrained fit did not converge"):
+        model_module._fit_linear(X, y, np.ones(200), 1.0, 0, np.array([1.0, 0, 0, 0, -1.0]))
 
 
 def test_cue_weights_follow_their_documented_polarity(corpus):

@@ -493,8 +493,9 @@ def train(
     ``notify`` receives one message once the data is read and checked, before the long fit.
     ``random_split=False`` skips the extra 80/20 fit that only reports an (optimistic) metric.
 
-    Thresholds are chosen on held-out sources; ``metadata["metrics"]`` holds leave-one-source-out
-    metrics (every source held out in turn) and a random 80/20 split.
+    Thresholds are chosen on held-out sources; ``metadata["metrics"]`` holds held-out-source
+    metrics (``leave_one_source_out``: each row scored by a model that never saw its source; the
+    sources are held out in up to six folds) and a random 80/20 split.
 
     Examples
     --------
@@ -543,7 +544,10 @@ def _training_metrics(estimator: ScamClassifier, y: np.ndarray, frame: pd.DataFr
     by_source = metrics_by_group(y, estimator.oof_proba_, sources, t)
     metrics: dict[str, Any] = {
         "leave_one_source_out": {
-            "note": "each source held out in turn; the TF-IDF vocabulary (unsupervised) is fitted on all rows",
+            "note": (
+                "each row scored by a model that never saw its source (sources held out in up to "
+                f"{estimator.max_group_folds} folds); the TF-IDF vocabulary (unsupervised) is fitted on all rows"
+            ),
             "overall": binary_metrics(y, estimator.oof_proba_, t),
             "by_source": by_source,
             "macro_f1": macro_average(by_source, "f1", both_classes=True),

@@ -274,7 +274,7 @@ def _print_training_summary(meta: dict[str, Any], target: Path, metrics_path: Pa
     lines = [
         f"Rows: {meta['rows']} (scam {counts.get('scam', 0)}, legit {counts.get('legit', 0)})",
         f"Thresholds: scam {meta['threshold']:.3f}, suspicious {meta['suspicious_threshold']:.3f}",
-        "Leave-one-source-out (each source held out in turn):",
+        "Held out by source (each row scored by a model that never saw its source):",
         format_table(loso["by_source"], "source"),
         f"Macro F1 over held-out sources with both classes: {loso['macro_f1']}",
     ]

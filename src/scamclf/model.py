@@ -130,9 +130,8 @@ def _labels_to_int(y: Any) -> np.ndarray:
 PROCESS_FOLDS_NNZ = 2_000_000
 
 
-#: Iteration cap of the linear fits, and the bounded stage's tolerance on the projected gradient.
-#: scikit-learn's 1e-4 stops that stage short: on the shared corpus it ended 0.3% above the
-#: objective that 0.7.0's refits reached; 3e-5 ends 0.2% below it, still in 3/4 of their time.
+#: Iteration cap and tolerance (on the projected gradient) of the linear fits: scikit-learn's lbfgs
+#: settings, also used by the sign-constrained solve.
 FIT_MAX_ITER = 500
 FIT_TOL = 1e-4
 
@@ -148,16 +147,16 @@ def _fit_linear(
     """Fit the weighted L2 logistic regression; with ``signs``, keep each coefficient's sign.
 
     ``signs`` holds +1 (the coefficient may not be negative), -1 (not positive) or 0 (free) per
-    column. The fit is scikit-learn's lbfgs fit; when that leaves a signed coefficient on the
-    wrong side, the same objective is minimised again by one bounded L-BFGS-B run (scipy's, as
-    scikit-learn uses it) with a bound at zero on each signed column: the optimum of the
-    constrained problem (it is convex), where a column held at its bound weighs exactly zero.
+    column. Without signs this is scikit-learn's lbfgs fit. With them, the same objective is
+    minimised by one bounded L-BFGS-B run (scipy's, as scikit-learn uses it, to the same
+    tolerance) with a bound at zero on each signed column: the optimum of the constrained problem
+    (it is convex), where a column held at its bound weighs exactly zero.
     """
     # lbfgs: liblinear's Newton steps crawl on wide character features with uneven sample weights.
     clf = LogisticRegression(C=C, solver="lbfgs", max_iter=FIT_MAX_ITER, random_state=random_state)
     if signs is None or not signs.any():
         return clf.fit(X, y, sample_weight=w)
-    coef, intercept, n_iter = _bounded_logistic(sp.csr_matrix(X), y, w, C, signs, np.zeros(X.shape[1] + 1))
+    coef, intercept, n_iter = _bounded_logistic(sp.csr_matrix(X), y, w, C, signs)
     # A fitted LogisticRegression like any other (pickles, scores and explains the same way).
     clf.classes_ = np.array([0, 1])
     clf.coef_ = coef.reshape(1, -1)
@@ -168,10 +167,9 @@ def _fit_linear(
 
 
 def _bounded_logistic(
-    X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, C: float, signs: np.ndarray, start: np.ndarray
+    X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, C: float, signs: np.ndarray
 ) -> tuple[np.ndarray, float, int]:
-    """Minimise scikit-learn's weighted L2 logistic loss with sign bounds from ``start`` (coefficients
-    then intercept, within the bounds); return (coef, intercept, iterations).
+    """Minimise scikit-learn's weighted L2 logistic loss with sign bounds; (coef, intercept, iterations).
 
     The objective is scikit-learn's for ``LogisticRegression(C=C)``, divided by the weights' sum
     as scikit-learn does so that its tolerances mean the same: mean weighted log-loss plus
@@ -206,12 +204,22 @@ def _bounded_logistic(
     upper = np.r_[np.where(signs < 0, 0.0, np.inf), np.inf]
     result = minimize(
         loss_and_grad,
-        start,
+        np.zeros(n + 1),  # as scikit-learn starts
         jac=True,
         method="L-BFGS-B",
         bounds=Bounds(lower, upper),
         options={"maxiter": FIT_MAX_ITER, "maxls": 50, "gtol": FIT_TOL, "ftol": 64 * np.finfo(float).eps},
     )
+    if not result.success:  # as scikit-learn's own fit does when lbfgs stops short
+        import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+
+        warnings.warn(
+            f"The sign-constrained fit did not converge ({result.message}); raise FIT_MAX_ITER or scale the data.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     coef = result.x[:n].copy()
     coef[coef * signs < 0] = 0.0  # bounds hold exactly in L-BFGS-B; this only guards the claim
 
@@ -240,8 +248,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
     suspicious_recall : float
         Recall target on held-out folds that sets the lower, ``suspicious`` threshold.
     cv : int
-        Folds for held-out scores when no ``groups`` are given; with ``groups`` (sources), each
-        source is held out in turn, so thresholds reflect unseen sources.
+        Folds for held-out scores when no ``groups`` are given; with ``groups`` (sources), whole
+        sources are held out (see ``max_group_folds``), so thresholds reflect unseen sources.
     max_group_folds : int
         At most this many held-out folds over ``groups`` (sources share folds beyond it). Six,
         as in the cross-source benchmark that measures the model (until 0.7.0: 16, nearly one
