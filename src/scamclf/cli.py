@@ -592,7 +592,7 @@ def info(model_path: ModelPath = None) -> None:
             f"Training data SHA-256: {header.get('data_sha256')} ({header.get('rows')} rows: {header.get('class_counts')})",
             f"Thresholds: scam {header.get('threshold')}, suspicious {header.get('suspicious_threshold')}",
             f"Scam types: {', '.join(header.get('scam_types', []))}",
-            f"Leave-one-source-out macro F1: {loso.get('macro_f1')}",
+            f"Held-out-source macro F1: {loso.get('macro_f1')}",
         ]
         typer.echo("\n".join(lines))
         if status != "verified":

@@ -184,8 +184,8 @@ def _bounded_logistic(
     scaled = w / total
     l2 = 1.0 / (C * total)
     n = X.shape[1]
-    # Products in the matrix's own precision (float32 features stay float32, as in scikit-learn's
-    # fit): a mixed-precision product would convert the whole matrix on every call.
+    # Products in the matrix's own precision (float32 features stay float32): a mixed-precision
+    # product would convert the whole matrix on every call.
     dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
     X = X.astype(dtype, copy=False)
 
@@ -226,12 +226,25 @@ def _bounded_logistic(
     return coef, float(result.x[n]), int(result.nit)
 
 
-def _fit_and_score(X, y, w, train, test, C, random_state, signs=None):
-    """Fit on the ``train`` rows and return (test, their decision); without ``train``, (None, the model)."""
-    if train is None:
-        return None, _fit_linear(X, y, w, C, random_state, signs)
-    clf = _fit_linear(X[train], y[train], w[train], C, random_state, signs)
-    return test, clf.decision_function(X[test])
+def _fit_and_score(X, y, w, train, test, C, random_state, signs=None, record=False):
+    """Fit on the ``train`` rows and return (test, their decision, warnings); without ``train``,
+    (None, the model, warnings).
+
+    With ``record`` (in a worker process, whose warnings would otherwise be lost), the fit's
+    warnings are returned as (message, category) for the parent to raise; else they are raised.
+    """
+    import warnings
+    from contextlib import nullcontext
+
+    # Only in a worker process: catch_warnings swaps global state, which threads would share.
+    with warnings.catch_warnings(record=True) if record else nullcontext() as caught:
+        if record:
+            warnings.simplefilter("always")
+        if train is None:
+            out: Any = _fit_linear(X, y, w, C, random_state, signs)
+        else:
+            out = _fit_linear(X[train], y[train], w[train], C, random_state, signs).decision_function(X[test])
+    return test, out, [(str(c.message), c.category) for c in caught or []]
 
 
 class ScamClassifier(ClassifierMixin, BaseEstimator):
@@ -263,7 +276,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
     random_split_eval : bool
         Also score a random 20% of rows with a model fitted on the rest (``random_split_proba_``).
     n_jobs : int or None
-        Parallel fits of the held-out folds (processes on large data, threads on small).
+        Parallel work in training: the feature blocks, the final fit, the random split and the
+        held-out folds (processes on large data, threads on small). ``None``: joblib's active
+        configuration (one job unless the caller set ``joblib.parallel_config``).
     random_state : int
         Seed for the solver and the fold assignment.
     cue_signs : bool
@@ -365,8 +380,11 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         self.__dict__.pop("_fixed_phrases", None)
         self.__dict__.pop("_seen_names", None)
         self.features_ = clone(self.features) if self.features is not None else ScamFeatures()
-        with parallel_config(n_jobs=self.n_jobs):  # the feature blocks are built side by side
+        if self.n_jobs is None:  # joblib's own configuration, if the caller set one
             Xf = self.features_.fit_transform(texts)
+        else:
+            with parallel_config(n_jobs=self.n_jobs):  # the feature blocks are built side by side
+                Xf = self.features_.fit_transform(texts)
         self.n_features_in_ = 1
         self.feature_mask_ = self._source_shared_columns(Xf, groups_arr)
         if self.feature_mask_ is not None:
@@ -423,9 +441,15 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         # sending them the matrix would cost more than the fits themselves. The final fit is
         # one more task in the same pool (first: it is the longest), not a serial step before it.
         prefer = "processes" if Xf.nnz >= PROCESS_FOLDS_NNZ else "threads"
+        record = prefer == "processes"
         results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
-            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs) for tr, te in tasks + folds
+            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs, record)
+            for tr, te in tasks + folds
         )
+        import warnings
+
+        for message, category in dict.fromkeys(m for *_, caught in results for m in caught):
+            warnings.warn(message, category, stacklevel=4)  # once each, as the default filter would
         if prefer == "processes":
             # joblib keeps its worker processes (each holding a copy of the matrix) for minutes
             # in case of more work: none is coming, so give their memory back now.
@@ -433,9 +457,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
 
             get_reusable_executor().shutdown(wait=True)
         final = results[0][1]
-        split = results[1] if len(tasks) == 2 else None
+        split = results[1][:2] if len(tasks) == 2 else None
         decision = np.full(len(y), np.nan)
-        for test, scores in results[len(tasks) :]:
+        for test, scores, _ in results[len(tasks) :]:
             decision[test] = scores
         missing = np.isnan(decision)
         if missing.any():
