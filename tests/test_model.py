@@ -260,6 +260,22 @@ def test_warnings_of_fits_in_worker_processes_reach_the_caller(corpus, monkeypat
         _fit(corpus, n_jobs=1)
 
 
+def test_pooled_fits_land_where_they_belong(corpus):
+    from sklearn.model_selection import train_test_split
+
+    with_split = _fit(corpus, n_jobs=2)
+    without = _fit(corpus, random_split_eval=False)
+    # The final model is the fit on every row, whatever else shares the pool with it.
+    np.testing.assert_array_equal(with_split.linear_.coef_, without.linear_.coef_)
+    np.testing.assert_array_equal(with_split.oof_proba_, without.oof_proba_)
+    assert without.random_split_index_ is None and without.random_split_proba_ is None
+    rows = np.arange(len(corpus))
+    y = (corpus["label"] == "scam").to_numpy().astype(int)
+    _, test = train_test_split(rows, test_size=0.2, stratify=y, random_state=0)
+    np.testing.assert_array_equal(with_split.random_split_index_, test)
+    assert with_split.random_split_proba_.shape == test.shape
+
+
 def test_cue_weights_follow_their_documented_polarity(corpus):
     clf = _fit(corpus)
     lexicon = clf.features_.lexicon_
