@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import warnings
+from contextlib import nullcontext
 from functools import lru_cache
 from typing import Any
 
@@ -211,8 +213,6 @@ def _bounded_logistic(
         options={"maxiter": FIT_MAX_ITER, "maxls": 50, "gtol": FIT_TOL, "ftol": 64 * np.finfo(float).eps},
     )
     if not result.success:  # as scikit-learn's own fit does when lbfgs stops short
-        import warnings
-
         from sklearn.exceptions import ConvergenceWarning
 
         warnings.warn(
@@ -222,7 +222,6 @@ def _bounded_logistic(
         )
     coef = result.x[:n].copy()
     coef[coef * signs < 0] = 0.0  # bounds hold exactly in L-BFGS-B; this only guards the claim
-
     return coef, float(result.x[n]), int(result.nit)
 
 
@@ -233,9 +232,6 @@ def _fit_and_score(X, y, w, train, test, C, random_state, signs=None, record=Fal
     With ``record`` (in a worker process, whose warnings would otherwise be lost), the fit's
     warnings are returned as (message, category) for the parent to raise; else they are raised.
     """
-    import warnings
-    from contextlib import nullcontext
-
     # Only in a worker process: catch_warnings swaps global state, which threads would share.
     with warnings.catch_warnings(record=True) if record else nullcontext() as caught:
         if record:
@@ -380,11 +376,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         self.__dict__.pop("_fixed_phrases", None)
         self.__dict__.pop("_seen_names", None)
         self.features_ = clone(self.features) if self.features is not None else ScamFeatures()
-        if self.n_jobs is None:  # joblib's own configuration, if the caller set one
+        # The feature blocks are built side by side; n_jobs=None keeps joblib's own configuration.
+        with parallel_config(n_jobs=self.n_jobs) if self.n_jobs is not None else nullcontext():
             Xf = self.features_.fit_transform(texts)
-        else:
-            with parallel_config(n_jobs=self.n_jobs):  # the feature blocks are built side by side
-                Xf = self.features_.fit_transform(texts)
         self.n_features_in_ = 1
         self.feature_mask_ = self._source_shared_columns(Xf, groups_arr)
         if self.feature_mask_ is not None:
@@ -446,8 +440,6 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs, record)
             for tr, te in tasks + folds
         )
-        import warnings
-
         for message, category in dict.fromkeys(m for *_, caught in results for m in caught):
             warnings.warn(message, category, stacklevel=4)  # once each, as the default filter would
         if prefer == "processes":
