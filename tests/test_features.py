@@ -328,6 +328,20 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
         ("never mind that read me the otp", "credential_request", 0),
         ("tidak akan ditangkap asalkan pindahkan wang", "payment_demand", 0),
         ("we will never\u2028transfer the money", "payment_demand", 0),
+        # Lexicon v3: assurances, Cantonese warnings, retold demands.
+        ("i wont take any of your details now and i dont need your ic or otp", "credential_request", 1),
+        ("我们不需要您提供任何密码或者验证码", "credential_request", 2),
+        ("我哋唔会问你任何密码", "credential_request", 1),
+        ("kami tak minta nombor tac encik", "credential_request", 1),
+        ("bank negara never asks anyone to transfer money", "payment_demand", 1),
+        ("he told me to move my money to a safe account", "safe_account", 1),
+        ("dia suruh saya pindah ke akaun selamat", "safe_account", 1),
+        ("他让我把钱转到安全账户", "safe_account", 1),
+        # ... and scam lines they must leave alone:
+        ("you dont need to go to the bank just give me the otp now", "credential_request", 0),
+        ("they want you to transfer the money to a safe account", "safe_account", 0),
+        ("你必须马上把钱转到安全账户", "safe_account", 0),
+        ("你唔好挂线 而家转账去安全账户", "safe_account", 0),
     ],
 )
 def test_demands_quoted_in_a_warning_count_as_warned(text, cue, warned):

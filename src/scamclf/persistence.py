@@ -46,7 +46,8 @@ FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectori
 # 0.5.0: timestamps removed by normalise_text; 0.5.1: faster; 0.6.0: new models carry lexicon v2
 # (warned demands), older models score as before; 0.7.0: new models are fitted with cue weights
 # kept to their polarity (cue_signs), scoring is unchanged; 0.8.0: a faster fit (one bounded
-# solve, six held-out folds), scoring is unchanged.
+# solve, six held-out folds), scoring is unchanged; 0.9.0: new models carry lexicon v3 (more
+# warning openers, retold demands), older models score as before.
 SAME_SCORES_SINCE = "0.5.0"
 _MAX_HEADER = 1 << 20
 
