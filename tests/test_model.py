@@ -6,7 +6,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from scamclf.features import ScamFeatures
-from scamclf.model import ScamClassifier, choose_thresholds, source_weights
+from scamclf.model import THRESHOLD_SMOOTHING, ScamClassifier, choose_thresholds, source_weights
 
 
 def _fit(corpus, **params):
@@ -108,6 +108,36 @@ def test_refit_explains_with_the_new_vocabulary(corpus):
     clf.fit(texts, ["scam"] * 6 + ["legit"] * 6)
     evidence = clf.explain_features(["zebra quokka pay"], clf.transform_features(["zebra quokka pay"]))[0]
     assert evidence and all(word in "zebra quokka pay" for phrase, _ in evidence for word in phrase.split())
+
+
+def test_smoothed_threshold_varies_less_between_samples_than_the_raw_minimum():
+    # Held-out scores of two overlapping classes: the cost is flat near its minimum and bumpy,
+    # so its raw minimum jumps from sample to sample; the smoothed one stays near the middle.
+    raw, smoothed = [], []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        p = np.concatenate([rng.beta(2, 4, 100), rng.beta(4, 2, 100)])
+        y = np.repeat([0, 1], 100)
+        raw.append(choose_thresholds(y, p, smoothing=0)[0])
+        scam_t, suspicious_t = choose_thresholds(y, p)
+        assert suspicious_t <= scam_t
+        smoothed.append(scam_t)
+    assert np.std(smoothed) < 0.7 * np.std(raw)
+    assert abs(np.mean(smoothed) - 0.5) < 0.02  # the classes cross at 0.5: no bias
+    with pytest.raises(ValueError, match="smoothing"):
+        choose_thresholds(y, p, smoothing=-0.1)
+
+
+def test_threshold_smoothing_is_a_parameter_and_old_models_keep_the_raw_minimum(corpus):
+    clf = _fit(corpus)
+    assert clf.get_params()["threshold_smoothing"] == THRESHOLD_SMOOTHING
+    state = clf.__getstate__()
+    state.pop("threshold_smoothing")
+    old = ScamClassifier.__new__(ScamClassifier)
+    old.__setstate__(state)
+    assert old.threshold_smoothing == 0.0
+    with pytest.raises(ValueError, match="threshold_smoothing"):
+        ScamClassifier(threshold_smoothing=0.9).fit(["a b", "c d", "e f", "g h"], [1, 0, 1, 0])
 
 
 def test_threshold_is_never_between_two_cheaper_runs():

@@ -47,7 +47,8 @@ FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectori
 # (warned demands), older models score as before; 0.7.0: new models are fitted with cue weights
 # kept to their polarity (cue_signs), scoring is unchanged; 0.8.0: a faster fit (one bounded
 # solve, six held-out folds), scoring is unchanged; 0.9.0: new models carry lexicon v3 (more
-# warning openers, retold demands), older models score as before.
+# warning openers, retold demands), older models score as before; 0.10.0: thresholds chosen on
+# the smoothed held-out cost curve, scoring is unchanged.
 SAME_SCORES_SINCE = "0.5.0"
 _MAX_HEADER = 1 << 20
 
