@@ -41,6 +41,25 @@ def test_train_writes_model_and_metrics_and_refuses_overwrite(corpus_path, tmp_p
     assert _invoke("train", corpus_path, "--model-path", target, "--force").exit_code == 0
 
 
+def test_train_threshold_smoothing_reaches_the_model(corpus_path, tmp_path):
+    import scamclf
+    from scamclf.config import THRESHOLD_SMOOTHING
+
+    target = tmp_path / "raw.joblib"
+    result = _invoke("train", corpus_path, "--model-path", target, "--threshold-smoothing", "0")
+    assert result.exit_code == 0, result.output
+    model = scamclf.load(target)
+    assert model.metadata["threshold_smoothing"] == 0 and model.estimator.threshold_smoothing == 0
+    default = _invoke("train", corpus_path, "--model-path", tmp_path / "default.joblib")
+    assert default.exit_code == 0, default.output
+    loaded = scamclf.load(tmp_path / "default.joblib")
+    assert loaded.metadata["threshold_smoothing"] == THRESHOLD_SMOOTHING
+    assert (
+        _invoke("train", corpus_path, "--model-path", tmp_path / "x.joblib", "--threshold-smoothing", "0.9").exit_code
+        == 2
+    )
+
+
 def test_train_reports_unknown_labels(tmp_path, corpus):
     corpus.assign(label="perhaps").to_csv(tmp_path / "d.csv", index=False)
     result = _invoke("train", tmp_path / "d.csv", "--model-path", tmp_path / "m.joblib")

@@ -38,7 +38,7 @@ from .dataset import (
 from .errors import DataError, ModelError, ModelIntegrityError
 from .evaluate import binary_metrics, early_detection, evaluation_report, macro_average, metrics_by_group
 from .features import normalise_text
-from .model import ScamClassifier
+from .model import THRESHOLD_SMOOTHING, ScamClassifier
 from .parallel import ordered_map, release_memory, resolve_jobs
 from .persistence import load_model, save_model
 from .redact import redact_evidence, redact_frame
@@ -482,6 +482,7 @@ def train(
     with_bundled: bool = False,
     miss_cost: float = 1.0,
     suspicious_recall: float = 0.95,
+    threshold_smoothing: float = THRESHOLD_SMOOTHING,
     random_state: int = 0,
     n_jobs: int | None = None,
     encoding: str = "utf-8",
@@ -508,6 +509,7 @@ def train(
     estimator = ScamClassifier(
         miss_cost=miss_cost,
         suspicious_recall=suspicious_recall,
+        threshold_smoothing=threshold_smoothing,
         random_state=random_state,
         n_jobs=n_jobs,
         random_split_eval=random_split,
@@ -532,6 +534,7 @@ def train(
         "suspicious_threshold": float(estimator.suspicious_threshold_),
         "miss_cost": miss_cost,
         "suspicious_recall": suspicious_recall,
+        "threshold_smoothing": threshold_smoothing,
         "scam_types": [str(t) for t in estimator.type_classes_],
         "metrics": metrics,
     }

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from .config import THRESHOLD_SMOOTHING
+
 __all__ = ["app", "main"]
 
 app = typer.Typer(
@@ -226,6 +228,16 @@ def train(
             "--suspicious-recall", min=0.01, max=1.0, help="Held-out recall target of the 'suspicious' threshold."
         ),
     ] = 0.95,
+    threshold_smoothing: Annotated[
+        float,
+        typer.Option(
+            "--threshold-smoothing",
+            min=0.0,
+            max=0.5,
+            help="Half-width of the average taken over the held-out cost curve before the scam threshold is "
+            "chosen at its minimum (0: the raw minimum).",
+        ),
+    ] = THRESHOLD_SMOOTHING,
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Parallel fits (default: all cores).")] = None,
     encoding: Encoding = "utf-8",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing model file.")] = False,
@@ -254,6 +266,7 @@ def train(
             with_bundled=with_bundled,
             miss_cost=miss_cost,
             suspicious_recall=suspicious_recall,
+            threshold_smoothing=threshold_smoothing,
             n_jobs=jobs or -1,
             encoding=encoding,
             notify=lambda message: _err(f"Training on {source}: {message} ..."),

@@ -17,7 +17,7 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.utils.validation import check_is_fitted
 
-from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, normalise_label
+from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, THRESHOLD_SMOOTHING, normalise_label
 from .features import FeatureNames, ScamFeatures, as_texts, normalise_text
 
 __all__ = ["THRESHOLD_SMOOTHING", "ScamClassifier", "choose_thresholds", "script_of", "source_weights"]
@@ -70,13 +70,6 @@ def script_of(text: str) -> str:
     return "cjk" if letters and len(_CJK_RE.findall(text[:2000])) >= 0.2 * letters else "latin"
 
 
-#: Half-width of the moving average taken over the held-out cost curve before its minimum is
-#: chosen (0: the raw minimum). Scored on held-out sources, the cost is nearly flat over a wide
-#: range of thresholds (on the bundled corpus within one point of error from 0.48 to 0.66) and
-#: bumpy within it, so the raw minimum jumps by 0.1 when 3% of the rows change; the smoothed
-#: one picks the middle of the flat stretch and moves half as much, at the same held-out cost
-#: (benchmarks/README.md, 0.10.0).
-THRESHOLD_SMOOTHING = 0.08
 _THRESHOLD_GRID = np.round(np.arange(0.025, 0.9901, 0.005), 4)
 
 
