@@ -342,6 +342,17 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
         ("they want you to transfer the money to a safe account", "safe_account", 0),
         ("你必须马上把钱转到安全账户", "safe_account", 0),
         ("你唔好挂线 而家转账去安全账户", "safe_account", 0),
+        # Secrecy and reassurance before a demand are not warnings (v3 as first written read them so):
+        ("you dont need to worry transfer the money to the safe account", "safe_account", 0),
+        ("no need to panic transfer the money to the safe account", "safe_account", 0),
+        ("we do not accept cash please transfer the money to this account", "payment_demand", 0),
+        ("tak perlu beri tahu sesiapa pindahkan duit ke akaun selamat", "safe_account", 0),
+        ("kami tak minta duit encik pindahkan wang ke akaun selamat", "safe_account", 0),
+        ("唔好讲俾人知 转账去安全账户", "safe_account", 0),
+        ("唔使话俾屋企人知 你而家转账去安全账户", "safe_account", 0),
+        ("不用告诉家人 马上转账到安全账户", "safe_account", 0),
+        ("kami tak minta pin encik", "credential_request", 1),
+        ("no need to give me your otp", "credential_request", 1),
     ],
 )
 def test_demands_quoted_in_a_warning_count_as_warned(text, cue, warned):
