@@ -330,7 +330,7 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
         ("we will never\u2028transfer the money", "payment_demand", 0),
         # Lexicon v3: assurances, Cantonese warnings, retold demands.
         ("i wont take any of your details now and i dont need your ic or otp", "credential_request", 1),
-        ("我们不需要您提供任何密码或者验证码", "credential_request", 2),
+        ("我们不需要您提供任何密码", "credential_request", 1),
         ("我哋唔会问你任何密码", "credential_request", 1),
         ("kami tak minta nombor tac encik", "credential_request", 1),
         ("bank negara never asks anyone to transfer money", "payment_demand", 1),
@@ -352,6 +352,19 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
         ("唔使话俾屋企人知 你而家转账去安全账户", "safe_account", 0),
         ("不用告诉家人 马上转账到安全账户", "safe_account", 0),
         ("kami tak minta pin encik", "credential_request", 1),
+        # Independent review of v3: impersonators as "we", kidnap relays, Cantonese secrecy, filler.
+        ("bank negara they asked us to move your money to a safe account", "safe_account", 0),
+        ("他们叫我们转账到监管账户", "safe_account", 0),
+        ("mum they want me to transfer the money to their account", "payment_demand", 0),
+        ("妈 他们要我马上转账 不然就撕票", "payment_demand", 0),
+        ("有冇人喺你身边 转账去安全账户", "safe_account", 0),
+        ("唔好向任何人透露 你要转账去安全账户", "safe_account", 0),
+        ("唔会有事 而家转账去安全账户", "safe_account", 0),
+        ("im not going to ask you twice read me the otp", "credential_request", 0),
+        ("you dont need any documents read me the tac", "credential_request", 0),
+        ("tak perlu kongsi dengan keluarga pindahkan duit ke akaun selamat", "safe_account", 0),
+        ("kami tak minta encik transfer duit kepada kami", "payment_demand", 0),
+        ("你不用提供什么资料 直接转账到这个账户", "payment_demand", 0),
         ("no need to give me your otp", "credential_request", 1),
     ],
 )

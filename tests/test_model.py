@@ -140,6 +140,17 @@ def test_threshold_smoothing_is_a_parameter_and_old_models_keep_the_raw_minimum(
         ScamClassifier(threshold_smoothing=0.9).fit(["a b", "c d", "e f", "g h"], [1, 0, 1, 0])
 
 
+def test_fit_chooses_its_threshold_with_its_own_smoothing(corpus, monkeypatch):
+    import scamclf.model as model
+
+    seen = []
+    real = model.choose_thresholds
+    monkeypatch.setattr(model, "choose_thresholds", lambda *a, **k: seen.append(k["smoothing"]) or real(*a, **k))
+    _fit(corpus, threshold_smoothing=0.0)
+    _fit(corpus)
+    assert seen == [0.0, THRESHOLD_SMOOTHING]
+
+
 def test_threshold_is_never_between_two_cheaper_runs():
     scam_t, _ = choose_thresholds(np.array([1, 0, 1, 0]), np.array([0.2, 0.4, 0.6, 0.8]))
     assert scam_t != 0.4
