@@ -53,7 +53,7 @@ TURN_COLUMNS = ("turn", "alarm_turn", "max_probability", "trajectory")
 #: chosen (0: the raw minimum). Scored on held-out sources, the cost is nearly flat over a wide
 #: range of thresholds (on the bundled corpus within one point of error from 0.48 to 0.66) and
 #: bumpy within it, so the raw minimum jumps by 0.1 when 3% of the rows change; the smoothed
-#: one picks the middle of the flat stretch and moves half as much, at the same held-out cost
+#: one picks the middle of the flat stretch and moves about a third less, at the same cost
 #: (benchmarks/README.md, 0.10.0).
 THRESHOLD_SMOOTHING = 0.08
 
