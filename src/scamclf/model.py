@@ -70,21 +70,27 @@ def script_of(text: str) -> str:
     return "cjk" if letters and len(_CJK_RE.findall(text[:2000])) >= 0.2 * letters else "latin"
 
 
-_THRESHOLD_GRID = np.round(np.arange(0.025, 0.9901, 0.005), 4)
+_GRID_STEP = 0.005
+_THRESHOLD_GRID = np.round(np.arange(0.025, 0.9901, _GRID_STEP), 4)
 
 
-def _weighted_errors(
-    y: np.ndarray, proba: np.ndarray, w: np.ndarray, thresholds: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """(missed scam weight, false-alarm weight) at each threshold (rows below it are called legit)."""
+def _error_curve(y: np.ndarray, proba: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scores ascending, cumulative scam weight, cumulative legit weight): sorted once, read at
+    any thresholds by :func:`_errors_at`."""
     order = np.argsort(proba)
-    p_sorted, y_sorted, w_sorted = proba[order], y[order], w[order]
-    scam_w = np.cumsum(w_sorted * (y_sorted == 1))
-    legit_w = np.cumsum(w_sorted * (y_sorted == 0))
+    y_sorted, w_sorted = y[order], w[order]
+    return proba[order], np.cumsum(w_sorted * (y_sorted == 1)), np.cumsum(w_sorted * (y_sorted == 0))
+
+
+def _errors_at(
+    curve: tuple[np.ndarray, np.ndarray, np.ndarray], thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(missed scam weight, false-alarm weight) at each threshold (rows below it are called legit)."""
+    p_sorted, scam_w, legit_w = curve
     below = np.searchsorted(p_sorted, thresholds, side="left")
     missed = np.where(below > 0, scam_w[below - 1], 0.0)
     true_negatives = np.where(below > 0, legit_w[below - 1], 0.0)
-    return missed, legit_w[-1] - true_negatives, float(scam_w[-1])
+    return missed, legit_w[-1] - true_negatives
 
 
 def _middle_of_cheapest(cost: np.ndarray, thresholds: np.ndarray) -> float:
@@ -126,18 +132,17 @@ def choose_thresholds(
     candidates = candidates[(candidates > 0.02) & (candidates < 0.995)]
     if len(candidates) == 0:
         return 0.5, 0.5
+    curve = _error_curve(y, proba, w)
+    missed, false_alarms = _errors_at(curve, candidates)
     if smoothing > 0:
-        missed, false_alarms, _ = _weighted_errors(y, proba, w, _THRESHOLD_GRID)
-        cost = miss_cost * missed + false_alarms
-        half = round(smoothing / 0.005)
-        padded = np.pad(cost, half, mode="edge")
+        grid_missed, grid_false_alarms = _errors_at(curve, _THRESHOLD_GRID)
+        half = round(smoothing / _GRID_STEP)
+        padded = np.pad(miss_cost * grid_missed + grid_false_alarms, half, mode="edge")
         averaged = np.convolve(padded, np.full(2 * half + 1, 1.0 / (2 * half + 1)), mode="valid")
         scam_threshold = _middle_of_cheapest(averaged, _THRESHOLD_GRID)
     else:
-        missed, false_alarms, _ = _weighted_errors(y, proba, w, candidates)
         scam_threshold = _middle_of_cheapest(miss_cost * missed + false_alarms, candidates)
-    missed, _, total_scam = _weighted_errors(y, proba, w, candidates)
-    recall = 1.0 - missed / max(total_scam, 1e-12)
+    recall = 1.0 - missed / max(curve[1][-1], 1e-12)
     ok = (recall >= suspicious_recall) & (candidates <= scam_threshold)
     suspicious = float(candidates[ok].max()) if ok.any() else float(candidates.min())
     return scam_threshold, min(suspicious, scam_threshold)
