@@ -366,6 +366,25 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
         ("kami tak minta encik transfer duit kepada kami", "payment_demand", 0),
         ("你不用提供什么资料 直接转账到这个账户", "payment_demand", 0),
         ("no need to give me your otp", "credential_request", 1),
+        # Lexicon v4: a warning right before the demand, Cantonese demand words ...
+        ("we dont ask for your pin", "credential_request", 1),
+        ("please do not give your otp to anyone", "credential_request", 1),
+        ("there is no such thing as a safe account", "safe_account", 1),
+        ("jangan pindahkan duit kepada orang yang tak dikenali", "payment_demand", 1),
+        ("bank negara tiada akaun selamat", "safe_account", 1),
+        ("不要转账给陌生人", "payment_demand", 1),
+        ("千万不要转账", "payment_demand", 1),
+        ("也没有所谓的安全账户", "safe_account", 1),
+        ("唔好过数俾陌生人", "payment_demand", 1),
+        ("警察唔会叫你转钱去安全戶口", "safe_account", 1),
+        # ... and scam lines where something stands between the warning and the demand.
+        ("你而家要过数去安全户口", "safe_account", 0),
+        ("去ATM撳錢 然后转数快俾我", "payment_demand", 0),
+        ("do not hang up give me your otp", "credential_request", 0),
+        ("dont ask questions just give me the otp now", "credential_request", 0),
+        ("jangan letak telefon pindahkan duit sekarang", "payment_demand", 0),
+        ("jangan beri tahu sesiapa bacakan kod tac", "credential_request", 0),
+        ("不要挂电话 马上转账", "payment_demand", 0),
     ],
 )
 def test_demands_quoted_in_a_warning_count_as_warned(text, cue, warned):
@@ -374,3 +393,22 @@ def test_demands_quoted_in_a_warning_count_as_warned(text, cue, warned):
     assert counts["warned_demand"] == warned
     assert (counts[cue] > 0) == (warned == 0)
     assert len(lexicon.spans(normalise_text(text), "warned_demand")) == warned
+
+
+@pytest.mark.parametrize(
+    ("text", "advice"),
+    [
+        ("please do not share your otp with anyone", 1),
+        ("we will never ask for your pin or otp", 1),
+        ("jangan kongsi kod otp dengan sesiapa", 1),
+        # Secrecy followed by a demand is not advice (v1 to v3 allowed any 40 characters between).
+        ("dont share this with anyone give me the otp", 0),
+        ("dont ask questions just give me the otp now", 0),
+        ("jangan beri tahu sesiapa bacakan kod tac", 0),
+        ("jangan berikan nomor rekening saya kirim kode otp sekarang", 0),
+    ],
+)
+def test_protective_advice_stops_where_a_demand_starts(text, advice):
+    lexicon = load_lexicon()
+    counts = dict(zip(lexicon.cues, lexicon.counts(normalise_text(text)), strict=True))
+    assert counts["protective_advice"] == advice

@@ -214,9 +214,9 @@ def test_model_trained_with_the_earlier_lexicon_still_loads_and_scores(corpus, t
     import scamclf.features as features
     from scamclf.features import Lexicon, shipped_lexicon_specs
 
-    current, v2, v1 = shipped_lexicon_specs()
-    assert [current["version"], v2["version"], v1["version"]] == [3, 2, 1] and "negation" not in v1
-    assert len(current["changes"]) == 2 and current["cues"] == v2["cues"]
+    current, v3, v2, v1 = shipped_lexicon_specs()
+    assert [s["version"] for s in (current, v3, v2, v1)] == [4, 3, 2, 1] and "negation" not in v1
+    assert len(current["changes"]) == 3 and current["cues"].keys() == v1["cues"].keys()
     monkeypatch.setattr(features, "load_lexicon", lambda: Lexicon(v1))
     old = scamclf.train(corpus)
     monkeypatch.undo()
