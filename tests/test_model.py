@@ -124,8 +124,11 @@ def test_smoothed_threshold_varies_less_between_samples_than_the_raw_minimum():
         smoothed.append(scam_t)
     assert np.std(smoothed) < 0.7 * np.std(raw)
     assert abs(np.mean(smoothed) - 0.5) < 0.02  # the classes cross at 0.5: no bias
-    with pytest.raises(ValueError, match="smoothing"):
-        choose_thresholds(y, p, smoothing=-0.1)
+    for bad in (-0.1, 0.9, float("nan")):
+        with pytest.raises(ValueError, match="smoothing"):
+            choose_thresholds(y, p, smoothing=bad)
+    # Below half a grid step the smoothing has nothing to average: the raw minimum, on the scores.
+    assert choose_thresholds(y, p, smoothing=0.001) == choose_thresholds(y, p, smoothing=0)
 
 
 def test_threshold_smoothing_is_a_parameter_and_old_models_keep_the_raw_minimum(corpus):

@@ -114,8 +114,8 @@ def choose_thresholds(
     """Choose the scam threshold by cost and the suspicious threshold by a recall target.
 
     The scam threshold minimises ``miss_cost * missed_scams + false_alarms`` (weighted), averaged
-    over thresholds within ``smoothing`` of it (see ``THRESHOLD_SMOOTHING``; 0 for the raw
-    minimum over the scores themselves); the suspicious threshold is the highest score at or
+    over thresholds within ``smoothing`` (0 to 0.5) of it (see ``THRESHOLD_SMOOTHING``; below half
+    the 0.005 grid step, the raw minimum over the scores themselves); the suspicious threshold is the highest score at or
     below it whose recall reaches ``suspicious_recall``.
 
     >>> choose_thresholds(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.6, 0.9]))
@@ -126,17 +126,17 @@ def choose_thresholds(
     y = np.asarray(y)
     proba = np.asarray(proba, dtype=np.float64)
     w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    if smoothing < 0:
-        raise ValueError(f"smoothing must be >= 0, got {smoothing!r}.")
+    if not 0 <= smoothing <= 0.5:  # also refuses NaN
+        raise ValueError(f"smoothing must be between 0 and 0.5, got {smoothing!r}.")
     candidates = np.unique(np.concatenate([[0.5], np.round(proba, 4)]))
     candidates = candidates[(candidates > 0.02) & (candidates < 0.995)]
     if len(candidates) == 0:
         return 0.5, 0.5
     curve = _error_curve(y, proba, w)
     missed, false_alarms = _errors_at(curve, candidates)
-    if smoothing > 0:
+    half = round(smoothing / _GRID_STEP)  # below half a grid step: the raw minimum
+    if half > 0:
         grid_missed, grid_false_alarms = _errors_at(curve, _THRESHOLD_GRID)
-        half = round(smoothing / _GRID_STEP)
         padded = np.pad(miss_cost * grid_missed + grid_false_alarms, half, mode="edge")
         averaged = np.convolve(padded, np.full(2 * half + 1, 1.0 / (2 * half + 1)), mode="valid")
         scam_threshold = _middle_of_cheapest(averaged, _THRESHOLD_GRID)
