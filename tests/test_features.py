@@ -3,7 +3,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scamclf.features import Lexicon, ScamFeatures, load_lexicon, mask_digits, normalise_text, tokenize
+from scamclf.features import (
+    Lexicon,
+    ScamFeatures,
+    load_lexicon,
+    mask_digits,
+    normalise_text,
+    tidy_speech,
+    tokenize,
+)
 
 
 def test_normalise_text_removes_speaker_labels_punctuation_and_case():
@@ -55,6 +63,63 @@ def test_digit_modes_change_only_what_the_ngrams_see():
     assert "0 0" in words["mask"] and "0 0" not in words["collapse"] and not any("0" in w for w in words["drop"])
     lexicon = {m: f.transform([text]).toarray()[0, -len(f.lexicon_.feature_names) :] for m, f in fitted.items()}
     np.testing.assert_array_equal(lexicon["mask"], lexicon["drop"])
+
+
+@pytest.mark.parametrize(
+    ("text", "tidy"),
+    [
+        ("uh my code is four five six seven", "my code is 0"),
+        ("call nine nine seven\nok um thanks", "call 0\nok thanks"),
+        ("nine uh nine seven", "0"),  # a hesitation inside a number
+        ("kod dia satu dua tiga", "kod dia 0"),
+        ("one lady called two days ago", "one lady called two days ago"),  # speech, not a number
+        ("someone phone one two", "someone phone one two"),
+        ("summer umbrella errand humm", "summer umbrella errand humm"),
+        ("嗯 号码是六二二二 三四个人", "号码是0 三四个人"),
+        ("uh\nhello", "hello"),
+        ("", ""),
+    ],
+)
+def test_tidy_speech_drops_hesitations_and_reads_spelt_numbers(text, tidy):
+    assert tidy_speech(text) == tidy
+
+
+@given(
+    st.lists(
+        st.sampled_from(["uh", "erm", "one", "two", "nine", "satu", "pay", "now", "嗯", "六", "\n", ""]), max_size=30
+    )
+)
+def test_tidy_speech_on_odd_input(words):
+    text = normalise_text(" ".join(words))
+    tidy = tidy_speech(text)
+    assert tidy_speech(tidy) == tidy  # idempotent
+    kept = tidy.split()
+    assert not set(kept) & {"uh", "erm"} and "嗯" not in tidy
+    assert [w for w in kept if w in ("pay", "now")] == [w for w in text.split() if w in ("pay", "now")]
+
+
+def test_speech_tidying_changes_only_what_the_ngrams_see():
+    spelt, written = "uh please call nine nine seven now", "please call 997 now"
+    features = ScamFeatures(min_df=1).fit([written, "see you at dinner"])
+    assert features.get_params()["speech"] is True
+    np.testing.assert_array_equal(
+        features.transform([spelt]).toarray()[:, : -len(features.lexicon_.feature_names)],
+        features.transform([written]).toarray()[:, : -len(features.lexicon_.feature_names)],
+    )
+    plain = ScamFeatures(min_df=1, speech=False).fit([written, "see you at dinner"])
+    assert (plain.transform([spelt]) != plain.transform([written])).nnz
+
+
+def test_features_saved_before_the_speech_parameter_keep_the_text_as_it_was():
+    import pickle
+
+    features = ScamFeatures(min_df=1, speech=False).fit(["uh pay rm 500 now", "see you at 7"])
+    state = features.__dict__.copy()
+    del state["speech"]
+    old = ScamFeatures.__new__(ScamFeatures)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert old.get_params()["speech"] is False
+    np.testing.assert_array_equal(old.transform(["uh pay"]).toarray(), features.transform(["uh pay"]).toarray())
 
 
 def test_features_saved_before_the_digits_parameter_still_mask():
@@ -371,7 +436,10 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
         ("please do not give your otp to anyone", "credential_request", 1),
         ("there is no such thing as a safe account", "safe_account", 1),
         ("jangan pindahkan duit kepada orang yang tak dikenali", "payment_demand", 1),
-        ("bank negara tiada akaun selamat", "safe_account", 1),
+        ("bank negara tiada apa yang dipanggil akaun selamat", "safe_account", 1),
+        ("encik takde otp lagi ke", "credential_request", 0),  # a question, not a denial
+        ("你有没有什么网银", "credential_request", 0),
+        ("如果今天没有转账 你就会被逮捕", "payment_demand", 0),
         ("不要转账给陌生人", "payment_demand", 1),
         ("千万不要转账", "payment_demand", 1),
         ("也没有所谓的安全账户", "safe_account", 1),

@@ -27,6 +27,7 @@ __all__ = [
     "load_lexicon",
     "mask_digits",
     "normalise_text",
+    "tidy_speech",
     "tokenize",
 ]
 
@@ -74,6 +75,42 @@ _DIGITS = re.compile(r"\d+")
 _NUMBER = re.compile(r"\d+(?:[ .,-]?\d+)*")
 DIGIT_MODES = ("mask", "collapse", "drop")
 _TOKEN = re.compile(TOKEN_PATTERN)
+# Speech-to-text writes hesitations ("uh", "erm", "嗯") that carry nothing but the genre (one
+# conversational corpus is full of them), and some recognisers spell numbers out digit by digit
+# ("nine nine seven", "kosong satu dua", "六二二二") where others write digits. Three or more
+# digit words in a row are a number (a code, an account, a hotline); fewer are speech ("one lady").
+_HESITATIONS = frozenset(["uh", "uhh", "uhm", "um", "umm", "er", "err", "erm", "hm", "hmm", "mm", "mmm", "mhm", "huh"])
+_DIGIT_WORDS = frozenset(
+    [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "kosong",
+        "satu",
+        "dua",
+        "tiga",
+        "empat",
+        "lima",
+        "enam",
+        "tujuh",
+        "lapan",
+        "delapan",
+        "sembilan",
+        "nol",
+    ]
+)
+# Substring tests (fast scans) that every text holding a hesitation or a digit word passes.
+_HESITATION_STARTS = ("uh", "um", "er", "hm", "mm", "mh", "hu")
+_HESITATION_MARKS = tuple(f"{sep}{h}" for sep in " \n" for h in _HESITATION_STARTS)
+_DIGIT_MARKS = tuple(f" {w} " for w in sorted(_DIGIT_WORDS))  # a run's middle word
+_SPOKEN_HANZI = re.compile(r"[零〇幺一二三四五六七八九]{3,}")
 
 
 @lru_cache(maxsize=1)
@@ -201,6 +238,46 @@ def mask_digits(text: str, mode: str = "mask") -> str:
     if mode == "drop":
         return _SPACE_RUN.sub(" ", _NUMBER.sub("", text))
     raise ValueError(f"digits must be one of {', '.join(DIGIT_MODES)}, got {mode!r}")
+
+
+def tidy_speech(text: str) -> str:
+    """Drop hesitations and read digit-by-digit numbers as numbers (for the n-gram features).
+
+    >>> tidy_speech("uh call nine nine seven erm a lady said\\n嗯 号码是六二二二")
+    'call 0 a lady said\\n号码是0'
+    """
+    dropped = False
+    if not text.isascii():
+        if "嗯" in text or "呃" in text:
+            text, dropped = text.replace("嗯", "").replace("呃", ""), True
+        text = _SPOKEN_HANZI.sub("0", text)
+    if not (
+        dropped
+        or text.startswith(_HESITATION_STARTS)
+        or any(mark in text for mark in _HESITATION_MARKS)
+        or any(mark in text for mark in _DIGIT_MARKS)
+    ):
+        return text
+    lines = []
+    for line in text.split("\n"):
+        words: list[str] = []
+        run = 0  # digit words at the end of ``words``
+        for word in line.split():
+            if word in _HESITATIONS:
+                continue
+            if word in _DIGIT_WORDS:
+                run += 1
+                if run == 3:  # the third in a row: the run is a number
+                    del words[-2:]
+                    words.append("0")
+                elif run < 3:
+                    words.append(word)
+                continue
+            run = 0
+            words.append(word)
+        if words:
+            lines.append(" ".join(words))
+    return "\n".join(lines)
 
 
 def tokenize(text: str) -> list[str]:
@@ -604,6 +681,9 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         model can lean on the curated cues rather than corpus vocabulary.
     digits : {"mask", "collapse", "drop"}
         How the n-gram blocks see numbers (see :func:`mask_digits`); the lexicon always sees them.
+    speech : bool
+        The n-gram blocks drop hesitations and read digit-by-digit numbers as numbers
+        (:func:`tidy_speech`), so a recogniser's habits do not move the score (since 0.11.0).
 
     Examples
     --------
@@ -621,6 +701,7 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         max_features: int | None = 150_000,
         lexicon_weight: float = 2.0,
         digits: str = "mask",
+        speech: bool = True,
     ) -> None:
         self.word_ngram_range = word_ngram_range
         self.char_ngram_range = char_ngram_range
@@ -628,13 +709,18 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         self.max_features = max_features
         self.lexicon_weight = lexicon_weight
         self.digits = digits
+        self.speech = speech
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("digits", "mask")  # models saved before the parameter masked digits
+        state.setdefault("speech", False)  # ... and before 0.11.0 kept hesitations and digit words
         super().__setstate__(state)
 
     def ngram_texts(self, normalised: list[str]) -> list[str]:
-        """The text the n-gram blocks see: normalised transcripts with numbers hidden (``digits``)."""
+        """The text the n-gram blocks see: normalised transcripts with numbers hidden (``digits``),
+        tidied of recogniser habits (``speech``)."""
+        if self.speech:
+            normalised = [tidy_speech(t) for t in normalised]
         return [mask_digits(t, self.digits) for t in normalised]
 
     def _vectorisers(self) -> list[tuple[str, NgramTfidf]]:
