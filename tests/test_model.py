@@ -359,3 +359,12 @@ def test_cue_kinds_contribution_is_shared_among_the_cues_present(corpus):
     assert "safe account" in evidence
     assert sum(evidence.values()) == pytest.approx(row[kinds], abs=1e-3)
     assert len(set(evidence.values())) == 1  # an equal share each
+
+
+def test_evidence_shows_the_number_behind_a_masked_digit_written_or_spelt():
+    from scamclf.model import _expand_digits
+
+    assert _expand_digits("call 0", "please call 997 now") == "call 997"
+    assert _expand_digits("call 0", "please call nine nine seven now") == "call nine nine seven"
+    assert _expand_digits("拨打 0", "请拨打六二二二") == "拨打六二二二"
+    assert _expand_digits("call 0", "call one lady") == "call 0"  # no number: the n-gram itself

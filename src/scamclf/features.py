@@ -111,6 +111,9 @@ _HESITATION_STARTS = ("uh", "um", "er", "hm", "mm", "mh", "hu")
 _HESITATION_MARKS = tuple(f"{sep}{h}" for sep in " \n" for h in _HESITATION_STARTS)
 _DIGIT_MARKS = tuple(f" {w} " for w in sorted(_DIGIT_WORDS))  # a run's middle word
 _SPOKEN_HANZI = re.compile(r"[零〇幺一二三四五六七八九]{3,}")
+_ONE_DIGIT_WORD = "(?:" + "|".join(sorted(_DIGIT_WORDS)) + ")"
+#: A number as :func:`tidy_speech` finds it spelt out (evidence maps a masked ``0`` back to it).
+SPOKEN_NUMBER_PATTERN = rf"(?:{_ONE_DIGIT_WORD} ){{2,}}{_ONE_DIGIT_WORD}\b|{_SPOKEN_HANZI.pattern}"
 
 
 @lru_cache(maxsize=1)

@@ -18,7 +18,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, THRESHOLD_SMOOTHING, normalise_label
-from .features import FeatureNames, ScamFeatures, as_texts, normalise_text
+from .features import SPOKEN_NUMBER_PATTERN, FeatureNames, ScamFeatures, as_texts, normalise_text
 
 __all__ = ["THRESHOLD_SMOOTHING", "ScamClassifier", "choose_thresholds", "script_of", "source_weights"]
 
@@ -755,11 +755,12 @@ def _join_tokens(ngram: str) -> str:
 
 @lru_cache(maxsize=1 << 16)
 def _digits_pattern(ngram: str) -> re.Pattern[str]:
-    return re.compile(r"\s*".join(r"\d+" if p == "0" else re.escape(p) for p in ngram.split(" ")))
+    number = rf"(?:\d+|{SPOKEN_NUMBER_PATTERN})"
+    return re.compile(r"\s*".join(number if p == "0" else re.escape(p) for p in ngram.split(" ")))
 
 
 def _expand_digits(ngram: str, normalised: str) -> str:
-    """Show the real number behind a masked ``0`` token when the text has one."""
+    """Show the real number behind a masked ``0`` token when the text has one (or spells one out)."""
     match = _digits_pattern(ngram).search(normalised)
     return match.group(0) if match else _join_tokens(ngram)
 
