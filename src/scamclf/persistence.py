@@ -48,7 +48,8 @@ FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectori
 # kept to their polarity (cue_signs), scoring is unchanged; 0.8.0: a faster fit (one bounded
 # solve, six held-out folds), scoring is unchanged; 0.9.0: new models carry lexicon v3 (more
 # warning openers, retold demands), older models score as before; 0.10.0: thresholds chosen on
-# the smoothed held-out cost curve, scoring is unchanged.
+# the smoothed held-out cost curve, scoring is unchanged; 0.11.0: new models carry lexicon v4 and
+# tidy speech in their n-gram text (ScamFeatures.speech), older models score as before.
 SAME_SCORES_SINCE = "0.5.0"
 _MAX_HEADER = 1 << 20
 
