@@ -170,7 +170,10 @@ def score_files_dask(
                 raise DataError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
         staging = target.parent / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
         stack.callback(shutil.rmtree, staging, ignore_errors=True)
-        ref = dask.delayed(client.scatter(model, broadcast=True))
+        # A fresh key per run: scattered under its content hash, the same model scored twice in a
+        # row on one cluster can meet its previous copy while the scheduler is forgetting it, and
+        # the run fails with "lost dependencies" (dask/distributed#8576).
+        ref = dask.delayed(client.scatter(model, broadcast=True, hash=False))
         scored = score_dask_frame(
             model,
             frame,
