@@ -453,6 +453,15 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
         ("jangan letak telefon pindahkan duit sekarang", "payment_demand", 0),
         ("jangan beri tahu sesiapa bacakan kod tac", "credential_request", 0),
         ("不要挂电话 马上转账", "payment_demand", 0),
+        # Independent review of v4: threats, yes/no questions and scam questions stay demands.
+        ("if you dont pay the fine today you will be arrested", "payment_demand", 0),
+        ("if you do not transfer the money within one hour", "payment_demand", 0),
+        ("你可不可以转账到这个账户", "payment_demand", 0),
+        ("你要不要转账", "payment_demand", 0),
+        ("你手机没有任何验证码吗", "credential_request", 0),
+        ("encik takde sebarang otp masuk lagi ke", "credential_request", 0),
+        ("theres no safe account", "safe_account", 1),
+        ("根本不存在所谓的安全账户", "safe_account", 1),
     ],
 )
 def test_demands_quoted_in_a_warning_count_as_warned(text, cue, warned):
@@ -480,3 +489,18 @@ def test_protective_advice_stops_where_a_demand_starts(text, advice):
     lexicon = load_lexicon()
     counts = dict(zip(lexicon.cues, lexicon.counts(normalise_text(text)), strict=True))
     assert counts["protective_advice"] == advice
+
+
+@pytest.mark.parametrize(
+    ("text", "demand"),
+    [
+        ("我们通过数据监测发现一笔交易", 0),  # 过数 inside 通过数据 is no transfer
+        ("请输入数字密码", 0),  # nor 入数 inside 输入数字 (密码 is a credential, not a payment)
+        ("你而家要过数去安全户口", 1),
+        ("派出所核查户口", 0),  # household registration, not a safe account
+    ],
+)
+def test_cantonese_demand_words_do_not_match_inside_mandarin_words(text, demand):
+    lexicon = load_lexicon()
+    counts = dict(zip(lexicon.cues, lexicon.counts(normalise_text(text)), strict=True))
+    assert (counts["payment_demand"] + counts["safe_account"] > 0) == bool(demand)
