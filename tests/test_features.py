@@ -77,6 +77,7 @@ def test_digit_modes_change_only_what_the_ngrams_see():
         ("summer umbrella errand humm", "summer umbrella errand humm"),
         ("嗯 号码是六二二二 三四个人", "号码是0 三四个人"),
         ("uh\nhello", "hello"),
+        ("佢话俾人呃咗钱", "佢话俾人呃咗钱"),  # 呃: Cantonese "to cheat", not a hesitation
         ("", ""),
     ],
 )

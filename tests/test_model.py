@@ -368,3 +368,4 @@ def test_evidence_shows_the_number_behind_a_masked_digit_written_or_spelt():
     assert _expand_digits("call 0", "please call nine nine seven now") == "call nine nine seven"
     assert _expand_digits("拨打 0", "请拨打六二二二") == "拨打六二二二"
     assert _expand_digits("call 0", "call one lady") == "call 0"  # no number: the n-gram itself
+    assert _expand_digits("0 now", "someone two three now pay 500 now") == "500 now"  # not inside "someone"

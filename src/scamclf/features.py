@@ -75,9 +75,10 @@ _DIGITS = re.compile(r"\d+")
 _NUMBER = re.compile(r"\d+(?:[ .,-]?\d+)*")
 DIGIT_MODES = ("mask", "collapse", "drop")
 _TOKEN = re.compile(TOKEN_PATTERN)
-# Speech-to-text writes hesitations ("uh", "erm", "嗯") that carry nothing but the genre (one
-# conversational corpus is full of them), and some recognisers spell numbers out digit by digit
-# ("nine nine seven", "kosong satu dua", "六二二二") where others write digits. Three or more
+# Speech-to-text writes hesitations ("uh", "erm", "嗯"; not 呃, also Cantonese for "to cheat")
+# that carry nothing but the genre (one conversational corpus is full of them), and some
+# recognisers spell numbers out digit by digit ("nine nine seven", "kosong satu dua", "六二二二")
+# where others write digits. Three or more
 # digit words in a row are a number (a code, an account, a hotline); fewer are speech ("one lady").
 _HESITATIONS = frozenset(["uh", "uhh", "uhm", "um", "umm", "er", "err", "erm", "hm", "hmm", "mm", "mmm", "mhm", "huh"])
 _DIGIT_WORDS = frozenset(
@@ -113,7 +114,7 @@ _DIGIT_MARKS = tuple(f" {w} " for w in sorted(_DIGIT_WORDS))  # a run's middle w
 _SPOKEN_HANZI = re.compile(r"[零〇幺一二三四五六七八九]{3,}")
 _ONE_DIGIT_WORD = "(?:" + "|".join(sorted(_DIGIT_WORDS)) + ")"
 #: A number as :func:`tidy_speech` finds it spelt out (evidence maps a masked ``0`` back to it).
-SPOKEN_NUMBER_PATTERN = rf"(?:{_ONE_DIGIT_WORD} ){{2,}}{_ONE_DIGIT_WORD}\b|{_SPOKEN_HANZI.pattern}"
+SPOKEN_NUMBER_PATTERN = rf"(?<!\S)(?:{_ONE_DIGIT_WORD} ){{2,}}{_ONE_DIGIT_WORD}(?!\S)|{_SPOKEN_HANZI.pattern}"
 
 
 @lru_cache(maxsize=1)
@@ -251,8 +252,8 @@ def tidy_speech(text: str) -> str:
     """
     dropped = False
     if not text.isascii():
-        if "嗯" in text or "呃" in text:
-            text, dropped = text.replace("嗯", "").replace("呃", ""), True
+        if "嗯" in text:
+            text, dropped = text.replace("嗯", ""), True
         text = _SPOKEN_HANZI.sub("0", text)
     if not (
         dropped
