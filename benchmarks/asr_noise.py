@@ -186,26 +186,11 @@ def _metrics(frame: pd.DataFrame) -> tuple[float, float, float, float]:
 
 
 def fit(system: str, train: pd.DataFrame, jobs: int) -> tuple[Callable[[list[str]], np.ndarray], float]:
-    """A scoring function for ``system`` trained on ``train``, and the threshold it decides at."""
+    """A scoring function for ``system`` trained on ``train`` as ``cross_source.py`` trains it,
+    and the threshold it decides at."""
     if system == "baseline":
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-
-        vec = TfidfVectorizer()
-        clf = LogisticRegression(max_iter=1000).fit(vec.fit_transform(train["text"]), train["label"] == "scam")
-        return (lambda texts: clf.predict_proba(vec.transform(texts))[:, 1]), 0.5
-    from scamclf.api import in_domain_weights
-    from scamclf.features import ScamFeatures
-    from scamclf.model import ScamClassifier
-
-    clf = ScamClassifier(features=ScamFeatures(), max_group_folds=6, random_split_eval=False, n_jobs=jobs)
-    clf.fit(
-        train["text"].tolist(),
-        train["label"].tolist(),
-        groups=train["source"].tolist(),
-        lang=train["lang"].tolist(),
-        sample_weight=in_domain_weights(train["source"]),
-    )
+        return cross_source.baseline_scorer(train), 0.5
+    clf = cross_source.scamclf_fit(train, jobs)
     return (lambda texts: clf.predict_proba(texts)[:, 1]), float(clf.threshold_)
 
 

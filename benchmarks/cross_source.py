@@ -19,6 +19,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -99,12 +100,15 @@ def load_all(shared: Path) -> pd.DataFrame:
     return data
 
 
-def baseline_proba(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-    """Plain word TF-IDF + logistic regression, default settings, threshold 0.5."""
+def baseline_scorer(train: pd.DataFrame) -> Callable[[list[str]], np.ndarray]:
+    """Plain word TF-IDF + logistic regression, default settings (threshold 0.5), fitted on ``train``."""
     vec = TfidfVectorizer()
-    X = vec.fit_transform(train["text"])
-    clf = LogisticRegression(max_iter=1000).fit(X, train["label"] == "scam")
-    return clf.predict_proba(vec.transform(test["text"]))[:, 1]
+    clf = LogisticRegression(max_iter=1000).fit(vec.fit_transform(train["text"]), train["label"] == "scam")
+    return lambda texts: clf.predict_proba(vec.transform(texts))[:, 1]
+
+
+def baseline_proba(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+    return baseline_scorer(train)(test["text"].tolist())
 
 
 def fasttext_proba(train: pd.DataFrame, test: pd.DataFrame, config: str, jobs: int) -> np.ndarray:
@@ -121,15 +125,20 @@ def proba_of(system: str, train: pd.DataFrame, test: pd.DataFrame, jobs: int) ->
     return scamclf_proba(train, test, jobs)
 
 
-def scamclf_proba(train: pd.DataFrame, test: pd.DataFrame, jobs: int) -> tuple[np.ndarray, float]:
+def scamclf_fit(train: pd.DataFrame, jobs: int) -> ScamClassifier:
+    """scamclf as the benchmark trains it: source groups, languages and in-domain weights."""
     clf = ScamClassifier(features=ScamFeatures(), max_group_folds=6, random_split_eval=False, n_jobs=jobs)
-    clf.fit(
+    return clf.fit(
         train["text"].tolist(),
         train["label"].tolist(),
         groups=train["source"].tolist(),
         lang=train["lang"].tolist(),
         sample_weight=in_domain_weights(train["source"]),
     )
+
+
+def scamclf_proba(train: pd.DataFrame, test: pd.DataFrame, jobs: int) -> tuple[np.ndarray, float]:
+    clf = scamclf_fit(train, jobs)
     return clf.predict_proba(test["text"].tolist())[:, 1], float(clf.threshold_)
 
 
