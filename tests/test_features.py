@@ -285,7 +285,7 @@ def _cue_counts_by_finditer(lexicon, text):
             if present and pattern is not None:
                 for m in pattern.finditer(text):
                     if m.end() > m.start():
-                        out[lexicon._cue_of(i, text, m.start(), cjk=script is lexicon._cjk)] += 1
+                        out[lexicon._cue_of(i, text, m.start(), m.end(), cjk=script is lexicon._cjk)] += 1
     return out
 
 
@@ -463,6 +463,23 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
         ("encik takde sebarang otp masuk lagi ke", "credential_request", 0),
         ("theres no safe account", "safe_account", 1),
         ("根本不存在所谓的安全账户", "safe_account", 1),
+        # v5: 'nobody', 'give anyone your', 别 and 千祈咪 warn; a channel after the demand coaches.
+        ("nobody from the bank will ask for your otp", "credential_request", 1),
+        ("never give anyone your pin", "credential_request", 1),
+        ("jangan beri sesiapa nombor pin anda", "credential_request", 1),
+        ("jangan kongsi dengan sesiapa bagi saya kod tac sekarang", "credential_request", 0),
+        ("dont tell anyone give me the otp", "credential_request", 0),
+        ("千万别转账", "payment_demand", 1),
+        ("别把验证码告诉任何人", "credential_request", 1),
+        ("千祈咪过数", "payment_demand", 1),
+        ("请分别转账到这两个账户", "payment_demand", 0),
+        ("别人叫你转账你就转", "payment_demand", 0),
+        ("千万不要马上转账", "payment_demand", 0),
+        ("dont transfer the money at the counter use the app", "payment_demand", 0),
+        ("do not transfer the money through the bank staff", "payment_demand", 0),
+        ("jangan pindahkan duit di kaunter guna aplikasi", "payment_demand", 0),
+        ("千万不要转账去柜台", "payment_demand", 0),
+        ("do not transfer money to anyone who calls you", "payment_demand", 1),
     ],
 )
 def test_demands_quoted_in_a_warning_count_as_warned(text, cue, warned):

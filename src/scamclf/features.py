@@ -337,6 +337,13 @@ class Lexicon:
             self._neg_latin = _compile_alternatives([p for lang in ("en", "ms", "id") for p in negation.get(lang, [])])
             self._neg_cjk = _compile_alternatives(negation.get("zh", []))
             self._neg_breaks = re.compile("|".join(f"(?:{p})" for p in negation.get("breaks", [])) or "(?!)")
+            # A channel named right after the demand ("dont transfer it at the counter") makes the
+            # warning coaching on how to pay (v5; earlier lexicons have none).
+            coaching = negation.get("coaching", {})
+            self._coach_latin = _compile_alternatives(
+                [p for lang in ("en", "ms", "id") for p in coaching.get(lang, [])]
+            )
+            self._coach_cjk = _compile_alternatives(coaching.get("zh", []))
             self._negated_cue = len(self.cues)
             self.cues.append(negation["feature"])
             self.polarity[negation["feature"]] = "legit"
@@ -397,7 +404,7 @@ class Lexicon:
                     if pattern is not None and (first is None or not first.isdisjoint(chars)):
                         if i in self._negatable:
                             for m in pattern.finditer(text):
-                                counts[row, self._cue_of(i, text, m.start(), cjk=True)] += 1
+                                counts[row, self._cue_of(i, text, m.start(), m.end(), cjk=True)] += 1
                         else:
                             counts[row, i] += len(pattern.findall(text))
             if _LATIN_ANY.search(text):
@@ -423,15 +430,16 @@ class Lexicon:
                 if m is not None:
                     end = m.end()
                     if end > p:
-                        found[d][self._cue_of(i, docs[d], p) if i in negatable else i] += 1
+                        found[d][self._cue_of(i, docs[d], p, end) if i in negatable else i] += 1
                         after[i] = end
         counts[rows] += np.asarray(found, dtype=np.float64).reshape(len(docs), n_cues)
 
-    def _cue_of(self, cue: int, text: str, start: int, cjk: bool = False) -> int:
+    def _cue_of(self, cue: int, text: str, start: int, end: int, cjk: bool = False) -> int:
         """``cue``, or the negated pseudo-cue when a warning opens shortly before ``start``.
 
         The window ends at the start of the line (a turn) and at a clause breaker ("if", "but")
         after the warning: "your account will not be frozen if you transfer the money" asserts.
+        A demand of ``start:end`` followed by a channel ("... at the counter") stays a demand.
         """
         if cue not in self._negatable:
             return cue
@@ -442,6 +450,9 @@ class Lexicon:
             return cue
         warnings = list(pattern.finditer(text, lo, start))
         if not warnings or self._neg_breaks.search(text, warnings[-1].end(), start):
+            return cue
+        coaching = self._coach_cjk if cjk else self._coach_latin
+        if coaching is not None and coaching.match(text, end, min(len(text), end + window)):
             return cue
         return self._negated_cue  # type: ignore[return-value]
 
@@ -472,7 +483,9 @@ class Lexicon:
                 continue
             cjk = patterns is self._cjk
             for m in patterns[i].finditer(text):
-                if m.end() > m.start() and (i not in self._negatable or self._cue_of(i, text, m.start(), cjk) == want):
+                if m.end() > m.start() and (
+                    i not in self._negatable or self._cue_of(i, text, m.start(), m.end(), cjk) == want
+                ):
                     found.append(m.span())
         return found
 
@@ -642,7 +655,7 @@ def load_lexicon() -> Lexicon:
 
 # Earlier lexicon versions, kept verbatim so models trained with them still load and score as
 # they did (a saved model carries its own lexicon specification).
-_EARLIER_LEXICONS = ("lexicon_v3.json", "lexicon_v2.json", "lexicon_v1.json")
+_EARLIER_LEXICONS = ("lexicon_v4.json", "lexicon_v3.json", "lexicon_v2.json", "lexicon_v1.json")
 
 
 def shipped_lexicon_specs() -> list[dict[str, Any]]:
