@@ -99,6 +99,18 @@ def test_tidy_speech_on_odd_input(words):
     assert [w for w in kept if w in ("pay", "now")] == [w for w in text.split() if w in ("pay", "now")]
 
 
+@given(
+    st.lists(st.sampled_from(["uh", "hmm", "one", "two", "nine", "pay", "嗯", "六"]), max_size=12),
+    st.lists(st.sampled_from([" ", "\n", "\x1c", "\x1f", "\x85", "\u2028", "\t"]), min_size=12, max_size=12),
+)
+def test_tidy_speech_treats_every_separator_alike_and_a_call_like_its_turns(words, separators):
+    text = "".join(w + sep for w, sep in zip(words, separators, strict=False))
+    tidy = tidy_speech(text)
+    plain = "".join(w + ("\n" if sep in "\n\x1c\x85\u2028" else " ") for w, sep in zip(words, separators, strict=False))
+    assert tidy.split() == tidy_speech(plain).split()
+    assert tidy.split() == [w for turn in text.splitlines() for w in tidy_speech(turn).split()]
+
+
 def test_speech_tidying_changes_only_what_the_ngrams_see():
     spelt, written = "uh please call nine nine seven now", "please call 997 now"
     features = ScamFeatures(min_df=1).fit([written, "see you at dinner"])

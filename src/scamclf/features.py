@@ -111,6 +111,9 @@ _DIGIT_WORDS = frozenset(
 _HESITATION_STARTS = ("uh", "um", "er", "hm", "mm", "mh", "hu")
 _HESITATION_MARKS = tuple(f"{sep}{h}" for sep in " \n" for h in _HESITATION_STARTS)
 _DIGIT_MARKS = tuple(f" {w} " for w in sorted(_DIGIT_WORDS))  # a run's middle word
+# Whitespace other than spaces and newlines (normalised text keeps the rarer turn separators such
+# as \x1c and \u2028): the substring tests above would miss a hesitation after one.
+_ODD_SPACE = re.compile(r"[^\S \n]")
 _SPOKEN_HANZI = re.compile(r"[零〇幺一二三四五六七八九]{3,}")
 _ONE_DIGIT_WORD = "(?:" + "|".join(sorted(_DIGIT_WORDS)) + ")"
 #: A number as :func:`tidy_speech` finds it spelt out (evidence maps a masked ``0`` back to it).
@@ -260,10 +263,13 @@ def tidy_speech(text: str) -> str:
         or text.startswith(_HESITATION_STARTS)
         or any(mark in text for mark in _HESITATION_MARKS)
         or any(mark in text for mark in _DIGIT_MARKS)
+        or _ODD_SPACE.search(text)
     ):
         return text
     lines = []
-    for line in text.split("\n"):
+    # Turn by turn as str.splitlines (and turns.split_turns) splits them, so a whole call and
+    # its turns one at a time are tidied alike.
+    for line in text.splitlines():
         words: list[str] = []
         run = 0  # digit words at the end of ``words``
         for word in line.split():
