@@ -457,8 +457,14 @@ class Lexicon:
         warnings = list(pattern.finditer(text, lo, start))
         if not warnings or self._neg_breaks.search(text, warnings[-1].end(), start):
             return cue
+        # Coaching is read only where the opener stands right before the demand ("dont transfer
+        # the money at the counter"), not after a warning's own words ("never ask ... at the counter").
         coaching = self._coach_cjk if cjk else self._coach_latin
-        if coaching is not None and coaching.match(text, end, min(len(text), end + window)):
+        if (
+            coaching is not None
+            and not text[warnings[-1].end() : start].strip()
+            and coaching.match(text, end, min(len(text), end + window))
+        ):
             return cue
         return self._negated_cue  # type: ignore[return-value]
 
