@@ -49,7 +49,9 @@ FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectori
 # solve, six held-out folds), scoring is unchanged; 0.9.0: new models carry lexicon v3 (more
 # warning openers, retold demands), older models score as before; 0.10.0: thresholds chosen on
 # the smoothed held-out cost curve, scoring is unchanged; 0.11.0: new models carry lexicon v4 and
-# tidy speech in their n-gram text (ScamFeatures.speech), older models score as before.
+# tidy speech in their n-gram text (ScamFeatures.speech), older models score as before. 0.12.0: new
+# models carry lexicon v5, older models score as before; tidy_speech treats the rare turn separators
+# (\x1c, \x85, \u2028) as newlines, a fix that changes 0.11.0 models' scores only on text holding them.
 SAME_SCORES_SINCE = "0.5.0"
 _MAX_HEADER = 1 << 20
 
