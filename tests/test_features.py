@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -537,3 +539,32 @@ def test_cantonese_demand_words_do_not_match_inside_mandarin_words(text, demand)
     lexicon = load_lexicon()
     counts = dict(zip(lexicon.cues, lexicon.counts(normalise_text(text)), strict=True))
     assert (counts["payment_demand"] + counts["safe_account"] > 0) == bool(demand)
+
+
+def _ngram_norms(features: ScamFeatures, texts: list[str]) -> np.ndarray:
+    """The row norm of each n-gram block (word, character) of ``texts``."""
+    X = features.transform(texts).toarray()
+    sizes = [len(vec.get_feature_names_out()) for _, vec in features.vectorisers_]
+    edges = np.cumsum([0, *sizes])
+    return np.column_stack([np.linalg.norm(X[:, a:b], axis=1) for a, b in itertools.pairwise(edges)])
+
+
+def test_a_text_far_shorter_than_a_call_carries_little_ngram_weight(corpus):
+    calls = corpus["text"].tolist()
+    floored = ScamFeatures(min_df=1).fit(calls)
+    plain = ScamFeatures(min_df=1, norm_floor=None).fit(calls)
+    short = ["otp", "who is this", "your code is 4 5 6 7", "ya"]
+    # Plain L2 normalisation gives a one-word text the whole n-gram weight of a call ...
+    np.testing.assert_allclose(_ngram_norms(plain, short), 1.0, rtol=1e-5)
+    # ... the floor gives it weight in proportion to its length (this corpus's calls are one sentence).
+    norms = _ngram_norms(floored, short)
+    assert (norms < 0.97).all()
+    assert norms[0].max() < 0.7 and norms[3].max() < 0.7
+    # Calls as long as the training calls are normalised as before.
+    np.testing.assert_allclose(floored.transform(calls).toarray(), plain.transform(calls).toarray(), atol=1e-6)
+    # Old models (no floor saved) keep plain normalisation.
+    state = floored.__getstate__()
+    state.pop("norm_floor")
+    old = ScamFeatures.__new__(ScamFeatures)
+    old.__setstate__(state)
+    assert old.norm_floor is None

@@ -104,6 +104,9 @@ def test_pickle_keeps_no_caches_and_round_trips():
         ({"ngram_range": (3, 2)}, "ngram_range"),
         ({"ngram_range": (1, 4)}, "n <= 3"),
         ({"min_df": 0}, "min_df"),
+        ({"norm_floor": -0.1}, "norm_floor"),
+        ({"norm_floor": float("nan")}, "norm_floor"),
+        ({"norm_floor": float("inf")}, "norm_floor"),
     ],
 )
 def test_bad_parameters_are_refused(params, message):
@@ -180,3 +183,44 @@ def test_word_counts_on_odd_text_equal_scikit_learn(train, test):
     # give TfidfVectorizer's matrix whatever the text holds.
     kw = dict(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
     _assert_same(_reference("word", **kw), _ours("word", **kw), train, test)
+
+
+def _raw_norms(vec: NgramTfidf, docs: list[str]) -> np.ndarray:
+    counts = vec.count(docs).toarray().astype(np.float64)
+    tf = np.where(counts > 0, 1 + np.log(np.where(counts > 0, counts, 1)), 0) if vec.sublinear_tf else counts
+    return np.linalg.norm(tf * vec.idf_, axis=1)
+
+
+@given(train=_DOCS, test=_DOCS, floor=st.floats(0.05, 3.0))
+@pytest.mark.parametrize("analyzer", ["word", "char_wb"])
+def test_norm_floor_scales_short_rows_down_and_leaves_the_rest(analyzer, train, test, floor):
+    kw = dict(ngram_range=(1, 2), sublinear_tf=True)
+    plain = _ours(analyzer, **kw)
+    floored = _ours(analyzer, norm_floor=floor, **kw)
+    try:
+        expected_train = plain.fit_transform(train).toarray()
+    except ValueError:
+        return
+    got_train = floored.fit_transform(train).toarray()
+    # The floor is the given fraction of the median norm of the training rows.
+    assert floored.norm_floor_ == pytest.approx(floor * np.median(_raw_norms(plain, train)), rel=1e-4)
+    for docs, got, expected in ((train, got_train, expected_train), (test, None, None)):
+        if got is None:
+            got, expected = floored.transform(docs).toarray(), plain.transform(docs).toarray()
+        # (A median training row with no n-grams gives a floor of 0: plain normalisation.)
+        raw = _raw_norms(plain, docs)
+        scale = np.minimum(1.0, raw / floored.norm_floor_) if floored.norm_floor_ > 0 else np.ones_like(raw)
+        # Same direction as plain L2 normalisation, shrunk by raw norm / floor below the floor.
+        np.testing.assert_allclose(got, expected * scale[:, None], rtol=1e-4, atol=1e-6)
+
+
+def test_vocabularies_saved_before_the_floor_normalise_as_before():
+    vec = NgramTfidf(ngram_range=(1, 2), sublinear_tf=True).fit(["safe account now", "see you at dinner"])
+    state = vec.__getstate__()
+    state.pop("norm_floor")
+    state.pop("norm_floor_")
+    old = NgramTfidf.__new__(NgramTfidf)
+    old.__setstate__(state)
+    assert old.get_params()["norm_floor"] == 0.0
+    np.testing.assert_array_equal(old.transform(["safe"]).toarray(), vec.transform(["safe"]).toarray())
+    assert np.linalg.norm(old.transform(["safe"]).toarray()) == pytest.approx(1.0)

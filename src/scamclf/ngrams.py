@@ -86,6 +86,11 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         Keep at most this many n-grams, the most frequent in the corpus.
     sublinear_tf : bool
         Use ``1 + log(tf)`` instead of raw counts.
+    norm_floor : float
+        Divide each row by its L2 norm or by a floor, whichever is larger: the floor is this
+        fraction of the median norm of the training rows (``norm_floor_``). 0, the default, is
+        plain L2 normalisation, as scikit-learn's. With a floor, a text of a word or two carries
+        proportionally little weight instead of the full weight of a whole call.
 
     Examples
     --------
@@ -105,6 +110,7 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         min_df: int = 1,
         max_features: int | None = None,
         sublinear_tf: bool = False,
+        norm_floor: float = 0.0,
     ) -> None:
         self.analyzer = analyzer
         self.token_pattern = token_pattern
@@ -112,6 +118,7 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         self.min_df = min_df
         self.max_features = max_features
         self.sublinear_tf = sublinear_tf
+        self.norm_floor = norm_floor
 
     # --- fitting ---------------------------------------------------------------------------------
 
@@ -137,7 +144,9 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         self.idf_ = (np.log(n / (df + 1)) + 1).astype(np.float32)
         self.terms_ = _SEP.join(terms)
         self.n_features_out_ = len(terms)
-        return self._tfidf(counts)
+        X = self._weighted(counts)
+        self.norm_floor_ = float(self.norm_floor * np.median(_row_norms(X))) if self.norm_floor else 0.0
+        return self._normalised(X)
 
     def _check_params(self) -> None:
         if self.analyzer not in ("word", "char_wb"):
@@ -149,6 +158,8 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
             raise ValueError("word n-grams are limited to n <= 3")
         if int(self.min_df) < 1:
             raise ValueError("min_df must be a positive integer")
+        if not (self.norm_floor >= 0 and np.isfinite(self.norm_floor)):
+            raise ValueError(f"norm_floor must be a finite number >= 0, not {self.norm_floor!r}")
 
     def _fit_counts_char(self, docs: list[str]) -> tuple[sp.csr_matrix, list[str]]:
         doc_of, codes, uniques = _units(docs, str.split)
@@ -224,6 +235,10 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         return sp.csr_matrix(sp.vstack(parts, format="csr"))
 
     def _tfidf(self, counts: sp.csr_matrix, *, summed: bool = False) -> sp.csr_matrix:
+        return self._normalised(self._weighted(counts, summed=summed))
+
+    def _weighted(self, counts: sp.csr_matrix, *, summed: bool = False) -> sp.csr_matrix:
+        """TF (sublinear if asked) times IDF, before normalisation."""
         X = sp.csr_matrix(counts, dtype=np.float32)
         if not summed:
             X.sum_duplicates()
@@ -231,7 +246,14 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
             np.log(X.data, out=X.data)
             X.data += 1
         X.data *= self.idf_[X.indices]
-        return normalize(X, norm="l2", copy=False)
+        return X
+
+    def _normalised(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        if not self.norm_floor_:
+            return normalize(X, norm="l2", copy=False)
+        scale = np.maximum(_row_norms(X), self.norm_floor_).astype(np.float32)
+        X.data /= np.repeat(scale, np.diff(X.indptr))
+        return X
 
     def _counts_char(self, docs: list[str]) -> sp.csr_matrix:
         index = self._char_index()
@@ -417,6 +439,17 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         for name in _DERIVED:
             state.pop(name, None)
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("norm_floor", 0.0)  # saved before 0.13.0: plain L2 normalisation
+        state.setdefault("norm_floor_", 0.0)
+        super().__setstate__(state)
+
+
+def _row_norms(X: sp.csr_matrix) -> np.ndarray:
+    """The L2 norm of each row of ``X``."""
+    squares = X.multiply(X)
+    return np.sqrt(np.asarray(squares.sum(axis=1), dtype=np.float64).ravel())
 
 
 def _term_layout(terms: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
