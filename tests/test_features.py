@@ -558,10 +558,13 @@ def test_a_text_far_shorter_than_a_call_carries_little_ngram_weight(corpus):
     np.testing.assert_allclose(_ngram_norms(plain, short), 1.0, rtol=1e-5)
     # ... the floor gives it weight in proportion to its length (this corpus's calls are one sentence).
     norms = _ngram_norms(floored, short)
-    assert (norms < 0.97).all()
-    assert norms[0].max() < 0.7 and norms[3].max() < 0.7
-    # Calls as long as the training calls are normalised as before.
-    np.testing.assert_allclose(floored.transform(calls).toarray(), plain.transform(calls).toarray(), atol=1e-6)
+    assert (norms < 0.6).all()
+    # The default floor is the median training row: calls above it are normalised as before.
+    above = (_ngram_norms(floored, calls) > 1 - 1e-6).all(axis=1)
+    assert above.sum() >= 4  # the longest calls, above the median in both blocks
+    np.testing.assert_allclose(
+        floored.transform(calls).toarray()[above], plain.transform(calls).toarray()[above], atol=1e-6
+    )
     # Old models (no floor saved) keep plain normalisation.
     state = floored.__getstate__()
     state.pop("norm_floor")

@@ -39,6 +39,14 @@ def test_a_single_turn_scores_like_the_whole_text(fitted, scorer):
     assert single == pytest.approx(fitted.estimator.predict_proba([text])[0, 1], abs=1e-5)
 
 
+@pytest.mark.parametrize("text", ["hi", "otp", "who is this", "safe account"])
+def test_a_short_turn_scores_like_the_short_text(fitted, scorer, text):
+    # Short texts fall under the n-gram norm floor: the turn scorer must floor them the same way.
+    assert min(scorer.floors) > 0
+    single = scorer.trajectories([[text]])[0][0]
+    assert single == pytest.approx(fitted.estimator.predict_proba([text])[0, 1], abs=1e-5)
+
+
 def test_interleaved_calls_keep_their_own_state(scorer):
     a = ["hi mum", "this is the police", "transfer to a safe account"]
     b = ["your parcel", "holds drugs"]

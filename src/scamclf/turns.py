@@ -1,9 +1,9 @@
 """Score a call turn by turn, incrementally: the early warning.
 
 A call's features are the sums of its turns' n-gram and cue counts (n-grams do not cross turns).
-For a TF-IDF block, the linear score of the L2-normalised row is ``S / sqrt(Q)`` with
+For a TF-IDF block, the linear score of the normalised row is ``S / max(sqrt(Q), floor)`` with
 ``S = sum_j w_j v_j`` and ``Q = sum_j v_j ** 2`` over the block's columns, where
-``v_j = (1 + log c_j) idf_j``. A new turn changes only the columns it contains, so ``S`` and ``Q``
+``v_j = (1 + log c_j) idf_j`` and ``floor`` is the block's fitted norm floor (0 before 0.13.0). A new turn changes only the columns it contains, so ``S`` and ``Q``
 are updated with those columns alone: the cost of a turn does not grow with the length of the
 call. The cue block is a function of the call's few cue counts. Evidence keeps, per block, the
 few columns with the largest positive numerators ``w_j v_j`` (they only grow as counts grow), so
@@ -84,10 +84,13 @@ class TurnScorer:
         self.top_k = top_k
         self.threshold = float(estimator.threshold_)
         self.blocks: list[tuple[Any, int, np.ndarray, np.ndarray]] = []
+        # Each block's norm floor: a row is divided by max(its norm, floor), as NgramTfidf does.
+        self.floors: list[float] = []
         offset = 0
         for _, vec in features.vectorisers_:
             width = vec.n_features_out_
             self.blocks.append((vec, offset, np.asarray(vec.idf_, dtype=np.float64), weights[offset : offset + width]))
+            self.floors.append(float(getattr(vec, "norm_floor_", 0.0)))
             offset += width
         self.lexicon = features.lexicon_
         self.lexicon_offset = offset
@@ -182,9 +185,9 @@ class TurnScorer:
     def decision(self, state: CallState) -> float:
         """The uncalibrated linear score of the call so far."""
         d = self.intercept
-        for s, q in zip(state.s, state.q, strict=True):
+        for s, q, floor in zip(state.s, state.q, self.floors, strict=True):
             if q > 0:
-                d += s / math.sqrt(q)
+                d += s / max(math.sqrt(q), floor)
         if self.lexicon is not None:
             d += float(self.lexicon.features_from_counts(state.cues)[0] @ self.lexicon_weights)
         return d
@@ -198,7 +201,7 @@ class TurnScorer:
         """The phrases of the call so far that raised its score most."""
         phrases: dict[str, float] = {}
         for b, (_, offset, _, _) in enumerate(self.blocks):
-            norm = math.sqrt(state.q[b]) if state.q[b] > 0 else 0.0
+            norm = max(math.sqrt(state.q[b]), self.floors[b]) if state.q[b] > 0 else 0.0
             for j, numerator in state.top[b].items():
                 phrase = state.phrases.get(offset + j)
                 if phrase and norm:
@@ -232,12 +235,12 @@ def reference_trajectory(scorer: TurnScorer, turns: list[str]) -> np.ndarray:
     out = np.empty(len(turns))
     for k in range(1, len(turns) + 1):
         decision = scorer.intercept
-        for (vec, _, idf, weight), block in zip(scorer.blocks, counts, strict=True):
+        for (vec, _, idf, weight), block, floor in zip(scorer.blocks, counts, scorer.floors, strict=True):
             prefix = np.asarray(block[:k].sum(axis=0)).ravel()
             present = prefix > 0
             values = np.zeros_like(prefix)
             values[present] = (1.0 + np.log(prefix[present]) if vec.sublinear_tf else prefix[present]) * idf[present]
-            norm = np.sqrt(values @ values)
+            norm = max(float(np.sqrt(values @ values)), floor)
             if norm > 0:
                 decision += float(values @ weight) / norm
         if scorer.lexicon is not None:
