@@ -107,6 +107,7 @@ def test_pickle_keeps_no_caches_and_round_trips():
         ({"norm_floor": -0.1}, "norm_floor"),
         ({"norm_floor": float("nan")}, "norm_floor"),
         ({"norm_floor": float("inf")}, "norm_floor"),
+        ({"norm_floor": None}, "norm_floor"),
     ],
 )
 def test_bad_parameters_are_refused(params, message):
@@ -224,3 +225,16 @@ def test_vocabularies_saved_before_the_floor_normalise_as_before():
     assert old.get_params()["norm_floor"] == 0.0
     np.testing.assert_array_equal(old.transform(["safe"]).toarray(), vec.transform(["safe"]).toarray())
     assert np.linalg.norm(old.transform(["safe"]).toarray()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("analyzer", ["word", "char_wb"])
+def test_a_floored_fit_transform_equals_fit_then_transform_exactly(analyzer):
+    # Row norms are summed in float64, so entry order (sorted after fit, not after transform)
+    # cannot change a row by a rounding error.
+    rng = np.random.default_rng(0)
+    words = ["safe", "account", "otp", "bank", "polis", "akaun", "转账", "安全", "ok", "0", "the", "you"]
+    docs = [" ".join(rng.choice(words, size=rng.integers(0, 60))) for _ in range(300)]
+    vec = NgramTfidf(analyzer=analyzer, ngram_range=(1, 3), sublinear_tf=True, norm_floor=1.0)
+    X = vec.fit_transform(docs)
+    assert vec.norm_floor_ > 0
+    np.testing.assert_array_equal(X.toarray(), vec.transform(docs).toarray())

@@ -158,7 +158,8 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
             raise ValueError("word n-grams are limited to n <= 3")
         if int(self.min_df) < 1:
             raise ValueError("min_df must be a positive integer")
-        if not (self.norm_floor >= 0 and np.isfinite(self.norm_floor)):
+        floor = self.norm_floor
+        if not isinstance(floor, (int, float, np.number)) or not (floor >= 0 and np.isfinite(floor)):
             raise ValueError(f"norm_floor must be a finite number >= 0, not {self.norm_floor!r}")
 
     def _fit_counts_char(self, docs: list[str]) -> tuple[sp.csr_matrix, list[str]]:
@@ -448,8 +449,15 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
 
 def _row_norms(X: sp.csr_matrix) -> np.ndarray:
     """The L2 norm of each row of ``X``."""
-    squares = X.multiply(X)
-    return np.sqrt(np.asarray(squares.sum(axis=1), dtype=np.float64).ravel())
+    # Summed in float64: a float32 sum depends on the order of a row's entries, which differs
+    # between fit_transform (sorted) and transform (unsorted), and rows must come out the same.
+    X = sp.csr_matrix(X)
+    data = X.data.astype(np.float64)
+    sums = np.zeros(X.shape[0], dtype=np.float64)
+    nonempty = np.flatnonzero(np.diff(X.indptr))
+    if len(nonempty):
+        sums[nonempty] = np.add.reduceat(data * data, X.indptr[nonempty])
+    return np.sqrt(sums)
 
 
 def _term_layout(terms: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
