@@ -145,8 +145,12 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         self.terms_ = _SEP.join(terms)
         self.n_features_out_ = len(terms)
         X = self._weighted(counts)
-        self.norm_floor_ = float(self.norm_floor * np.median(_row_norms(X))) if self.norm_floor else 0.0
-        return self._normalised(X)
+        if not self.norm_floor:
+            self.norm_floor_ = 0.0
+            return self._normalised(X)
+        norms = _row_norms(X)  # computed once: for the median and for the rows themselves
+        self.norm_floor_ = float(self.norm_floor * np.median(norms))
+        return self._normalised(X, norms)
 
     def _check_params(self) -> None:
         if self.analyzer not in ("word", "char_wb"):
@@ -249,10 +253,10 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         X.data *= self.idf_[X.indices]
         return X
 
-    def _normalised(self, X: sp.csr_matrix) -> sp.csr_matrix:
+    def _normalised(self, X: sp.csr_matrix, norms: np.ndarray | None = None) -> sp.csr_matrix:
         if not self.norm_floor_:
             return normalize(X, norm="l2", copy=False)
-        scale = np.maximum(_row_norms(X), self.norm_floor_).astype(np.float32)
+        scale = np.maximum(_row_norms(X) if norms is None else norms, self.norm_floor_).astype(np.float32)
         X.data /= np.repeat(scale, np.diff(X.indptr))
         return X
 

@@ -3,9 +3,9 @@
 A call's features are the sums of its turns' n-gram and cue counts (n-grams do not cross turns).
 For a TF-IDF block, the linear score of the normalised row is ``S / max(sqrt(Q), floor)`` with
 ``S = sum_j w_j v_j`` and ``Q = sum_j v_j ** 2`` over the block's columns, where
-``v_j = (1 + log c_j) idf_j`` and ``floor`` is the block's fitted norm floor (0 before 0.13.0). A new turn changes only the columns it contains, so ``S`` and ``Q``
-are updated with those columns alone: the cost of a turn does not grow with the length of the
-call. The cue block is a function of the call's few cue counts. Evidence keeps, per block, the
+``v_j = (1 + log c_j) idf_j`` and ``floor`` is the block's fitted norm floor (0 before 0.13.0).
+A new turn changes only the columns it contains, so ``S`` and ``Q`` are updated with those
+columns alone: the cost of a turn does not grow with the length of the call. The cue block is a function of the call's few cue counts. Evidence keeps, per block, the
 few columns with the largest positive numerators ``w_j v_j`` (they only grow as counts grow), so
 it is bounded too.
 
@@ -90,7 +90,7 @@ class TurnScorer:
         for _, vec in features.vectorisers_:
             width = vec.n_features_out_
             self.blocks.append((vec, offset, np.asarray(vec.idf_, dtype=np.float64), weights[offset : offset + width]))
-            self.floors.append(float(getattr(vec, "norm_floor_", 0.0)))
+            self.floors.append(float(vec.norm_floor_))  # 0.0 for vocabularies saved before 0.13.0
             offset += width
         self.lexicon = features.lexicon_
         self.lexicon_offset = offset
