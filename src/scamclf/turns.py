@@ -5,9 +5,9 @@ For a TF-IDF block, the linear score of the normalised row is ``S / max(sqrt(Q),
 ``S = sum_j w_j v_j`` and ``Q = sum_j v_j ** 2`` over the block's columns, where
 ``v_j = (1 + log c_j) idf_j`` and ``floor`` is the block's fitted norm floor (0 before 0.13.0).
 A new turn changes only the columns it contains, so ``S`` and ``Q`` are updated with those
-columns alone: the cost of a turn does not grow with the length of the call. The cue block is a function of the call's few cue counts. Evidence keeps, per block, the
-few columns with the largest positive numerators ``w_j v_j`` (they only grow as counts grow), so
-it is bounded too.
+columns alone: the cost of a turn does not grow with the length of the call. The cue block is
+a function of the call's few cue counts. Evidence keeps, per block, the few columns with the
+largest positive numerators ``w_j v_j`` (they only grow as counts grow), so it is bounded too.
 
 :func:`reference_trajectory` computes the same prefix probabilities from scratch (every prefix
 summed and weighed again); the tests hold the two equal.
