@@ -203,12 +203,13 @@ def test_norm_floor_scales_short_rows_down_and_leaves_the_rest(analyzer, train, 
     except ValueError:
         return
     got_train = floored.fit_transform(train).toarray()
-    # The floor is the given fraction of the median norm of the training rows.
-    assert floored.norm_floor_ == pytest.approx(floor * np.median(_raw_norms(plain, train)), rel=1e-4)
+    # The floor is the given fraction of the median norm of the training rows holding an n-gram.
+    held = _raw_norms(plain, train)
+    held = held[held > 0]
+    assert floored.norm_floor_ == pytest.approx(floor * np.median(held) if len(held) else 0.0, rel=1e-4)
     for docs, got, expected in ((train, got_train, expected_train), (test, None, None)):
         if got is None:
             got, expected = floored.transform(docs).toarray(), plain.transform(docs).toarray()
-        # (A median training row with no n-grams gives a floor of 0: plain normalisation.)
         raw = _raw_norms(plain, docs)
         scale = np.minimum(1.0, raw / floored.norm_floor_) if floored.norm_floor_ > 0 else np.ones_like(raw)
         # Same direction as plain L2 normalisation, shrunk by raw norm / floor below the floor.
@@ -238,3 +239,15 @@ def test_a_floored_fit_transform_equals_fit_then_transform_exactly(analyzer):
     X = vec.fit_transform(docs)
     assert vec.norm_floor_ > 0
     np.testing.assert_array_equal(X.toarray(), vec.transform(docs).toarray())
+
+
+def test_rows_without_ngrams_do_not_pull_the_floor_down():
+    # Most rows are a lone digit or a one-letter word (no n-gram for the word analyzer): the floor
+    # still comes from the rows that do hold n-grams, so a short text stays short.
+    docs = ["1", "a", "?", "2", "b", "safe account now transfer today", "see you at dinner tonight"]
+    vec = NgramTfidf(ngram_range=(1, 2), sublinear_tf=True, norm_floor=1.0).fit(docs)
+    plain = NgramTfidf(ngram_range=(1, 2), sublinear_tf=True).fit(docs)
+    held = _raw_norms(plain, docs)
+    assert (held == 0).sum() == 5
+    assert vec.norm_floor_ == pytest.approx(np.median(held[held > 0]), rel=1e-5)
+    assert np.linalg.norm(vec.transform(["safe"]).toarray()) < 0.5

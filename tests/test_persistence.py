@@ -179,6 +179,11 @@ def test_a_loaded_model_saves_again_and_verifies(model_path, tmp_path):
         (lambda vec: setattr(vec, "token_pattern", r"(a+)+$"), "token pattern"),
         (lambda vec: setattr(vec, "analyzer", "char"), "analyzer"),
         (lambda vec: setattr(vec, "idf_", vec.idf_[:-1]), "vocabulary and weights"),
+        # NaN would make every score NaN; a huge floor would score every text as empty.
+        (lambda vec: setattr(vec, "norm_floor_", float("nan")), "norm floor"),
+        (lambda vec: setattr(vec, "norm_floor_", 1e300), "norm floor"),
+        (lambda vec: setattr(vec, "norm_floor_", -1.0), "norm floor"),
+        (lambda vec: setattr(vec, "norm_floor_", "1.0"), "norm floor"),
     ],
 )
 def test_tampered_vectoriser_is_refused(model_path, tmp_path, change, message):

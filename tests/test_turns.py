@@ -47,6 +47,22 @@ def test_a_short_turn_scores_like_the_short_text(fitted, scorer, text):
     assert single == pytest.approx(fitted.estimator.predict_proba([text])[0, 1], abs=1e-5)
 
 
+def test_evidence_of_a_short_turn_is_floored(scorer):
+    # A two-word turn sits under the norm floor: its phrases weigh what they weigh in the
+    # scorer's own score (raw contribution / floor), not a whole call's share (raw / own norm).
+    state = scorer.new_call()
+    scorer.add_turns([state], ["safe account"])
+    floored = dict(scorer.evidence(state))
+    floors, scorer.floors = scorer.floors, [0.0] * len(scorer.floors)
+    try:
+        unfloored = dict(scorer.evidence(state))
+    finally:
+        scorer.floors = floors
+    shared = [p for p in floored if p in unfloored and floored[p] != unfloored[p]]
+    assert shared, (floored, unfloored)
+    assert all(abs(floored[p]) < abs(unfloored[p]) for p in shared)
+
+
 def test_interleaved_calls_keep_their_own_state(scorer):
     a = ["hi mum", "this is the police", "transfer to a safe account"]
     b = ["your parcel", "holds drugs"]

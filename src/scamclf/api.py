@@ -653,12 +653,19 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
                 and len(vec.idf_) == vec.n_features_out_ == vec.terms_.count("\n") + 1
             ):
                 problems.append("a vectoriser's vocabulary and weights do not match")
+            elif not _is_norm_floor(getattr(vec, "norm_floor_", 0.0)):
+                # NaN would turn every score into NaN; a huge floor would silence every text.
+                problems.append("a vectoriser's norm floor is not a finite number >= 0")
     lexicon = getattr(features, "lexicon_", None)
     # The patterns are compared too: a pattern from a file could backtrack for ever.
     if lexicon is not None and getattr(lexicon, "spec", None) not in shipped_lexicon_specs():
         problems.append("its cue lexicon differs from the one this scamclf ships")
     if problems:
         raise ModelIntegrityError(f"{model_path}: refusing this model: {problems[0]}; retrain it")
+
+
+def _is_norm_floor(value: object) -> bool:
+    return isinstance(value, (int, float, np.number)) and bool(0 <= value < 1e6)
 
 
 # --- files ---------------------------------------------------------------------------------------

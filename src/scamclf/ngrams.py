@@ -88,7 +88,7 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         Use ``1 + log(tf)`` instead of raw counts.
     norm_floor : float
         Divide each row by its L2 norm or by a floor, whichever is larger: the floor is this
-        fraction of the median norm of the training rows (``norm_floor_``). 0, the default, is
+        fraction of the median norm of the training rows that hold an n-gram (``norm_floor_``). 0, the default, is
         plain L2 normalisation, as scikit-learn's. With a floor, a text of a word or two carries
         proportionally little weight instead of the full weight of a whole call.
 
@@ -149,7 +149,10 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
             self.norm_floor_ = 0.0
             return self._normalised(X)
         norms = _row_norms(X)  # computed once: for the median and for the rows themselves
-        self.norm_floor_ = float(self.norm_floor * np.median(norms))
+        # The median over rows that hold an n-gram: rows with none (a lone digit, punctuation)
+        # would otherwise pull the floor down, to 0 once they are half the corpus.
+        held = norms[norms > 0]
+        self.norm_floor_ = float(self.norm_floor * np.median(held)) if len(held) else 0.0
         return self._normalised(X, norms)
 
     def _check_params(self) -> None:
