@@ -1,4 +1,5 @@
 import itertools
+import pickle
 
 import numpy as np
 import pytest
@@ -571,3 +572,17 @@ def test_a_text_far_shorter_than_a_call_carries_little_ngram_weight(corpus):
     old = ScamFeatures.__new__(ScamFeatures)
     old.__setstate__(state)
     assert old.norm_floor is None
+    # ... and so do their fitted vocabularies, which were saved without a floor too.
+    from scamclf.ngrams import NgramTfidf
+
+    old_vectorisers = []
+    for name, vec in floored.vectorisers_:
+        vec_state = vec.__getstate__()
+        vec_state.pop("norm_floor")
+        vec_state.pop("norm_floor_")
+        old_vec = NgramTfidf.__new__(NgramTfidf)
+        old_vec.__setstate__(vec_state)
+        old_vectorisers.append((name, old_vec))
+    old.vectorisers_ = old_vectorisers
+    old = pickle.loads(pickle.dumps(old))
+    np.testing.assert_allclose(old.transform(short).toarray(), plain.transform(short).toarray(), atol=1e-6)
