@@ -633,7 +633,7 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
     vectoriser told to read each transcript as a *file name* would open files while scoring.
     """
     from .features import TOKEN_PATTERN, shipped_lexicon_specs
-    from .ngrams import NgramTfidf
+    from .ngrams import NgramTfidf, is_norm_floor
 
     features = getattr(estimator, "features_", None)
     vectorisers = getattr(features, "vectorisers_", None)
@@ -653,7 +653,7 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
                 and len(vec.idf_) == vec.n_features_out_ == vec.terms_.count("\n") + 1
             ):
                 problems.append("a vectoriser's vocabulary and weights do not match")
-            elif not _is_norm_floor(getattr(vec, "norm_floor_", 0.0)):
+            elif not is_norm_floor(getattr(vec, "norm_floor_", 0.0), limit=1e6):
                 # NaN would turn every score into NaN; a huge floor would silence every text.
                 problems.append("a vectoriser's norm floor is not a finite number >= 0")
     lexicon = getattr(features, "lexicon_", None)
@@ -662,10 +662,6 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
         problems.append("its cue lexicon differs from the one this scamclf ships")
     if problems:
         raise ModelIntegrityError(f"{model_path}: refusing this model: {problems[0]}; retrain it")
-
-
-def _is_norm_floor(value: object) -> bool:
-    return isinstance(value, (int, float, np.number)) and bool(0 <= value < 1e6)
 
 
 # --- files ---------------------------------------------------------------------------------------

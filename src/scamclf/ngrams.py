@@ -165,8 +165,7 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
             raise ValueError("word n-grams are limited to n <= 3")
         if int(self.min_df) < 1:
             raise ValueError("min_df must be a positive integer")
-        floor = self.norm_floor
-        if not isinstance(floor, (int, float, np.number)) or not (floor >= 0 and np.isfinite(floor)):
+        if not is_norm_floor(self.norm_floor):
             raise ValueError(f"norm_floor must be a finite number >= 0, not {self.norm_floor!r}")
 
     def _fit_counts_char(self, docs: list[str]) -> tuple[sp.csr_matrix, list[str]]:
@@ -452,6 +451,11 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         state.setdefault("norm_floor", 0.0)  # saved before 0.13.0: plain L2 normalisation
         state.setdefault("norm_floor_", 0.0)
         super().__setstate__(state)
+
+
+def is_norm_floor(value: object, limit: float = np.inf) -> bool:
+    """Whether ``value`` is a number in ``[0, limit)``: a usable norm floor (NaN, inf, None are not)."""
+    return isinstance(value, (int, float, np.number)) and bool(0 <= value < limit)
 
 
 def _row_norms(X: sp.csr_matrix) -> np.ndarray:
