@@ -162,43 +162,12 @@ def test_features_saved_before_the_digits_parameter_still_mask():
         ("we will never ask for your pin", "protective_advice"),
         ("不要告诉家人", "secrecy"),
         ("install anydesk now", "remote_access"),
-        ("ma this is my new number, my phone drop in the toilet", "unverified_contact"),
-        ("mak ni nombor baru adik, fon lama jatuh dalam longkang", "unverified_contact"),
-        ("妈 这是我新號碼 手機掉水里了", "unverified_contact"),
-        ("ini nomor baru saya, hp lama hilang", "unverified_contact"),
-        ("please don't tell papa he will scold me", "secrecy"),
-        ("jangan bagitau abah dulu", "secrecy"),
-        ("千万别让你爸知道", "secrecy"),
-        ("唔好話俾阿爸知", "secrecy"),
     ],
 )
 def test_lexicon_matches_cues_in_each_language(text, cue):
     lexicon = load_lexicon()
     counts = lexicon.counts(normalise_text(text))
     assert counts[lexicon.cues.index(cue)] >= 1
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "is this your own number, not a new one",  # a parent checking
-        "we will call you back on the number we have on file",
-        "my phone number is 012-345 6789",
-        "i changed the password already",
-        "特别告诉大家一个好消息",  # 别告诉 inside 特别
-        "你的号码是多少",
-        "my phone was stolen what should i do",  # customers tell their bank this (banking77)
-        "i changed my number last month, please update it",
-        "我手机丢了 想挂失银行卡",
-        "phone saya rosak nak claim warranty",
-        "早点回家 别让你妈担心",
-    ],
-)
-def test_unverified_contact_and_family_secrecy_stay_off_ordinary_lines(text):
-    lexicon = load_lexicon()
-    counts = lexicon.counts(normalise_text(text))
-    assert counts[lexicon.cues.index("unverified_contact")] == 0
-    assert counts[lexicon.cues.index("secrecy")] == 0
 
 
 def test_lexicon_cues_cite_sources_and_have_polarity():
