@@ -106,6 +106,22 @@ def model_copy(tmp_path: Path, model_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def saved_before_norm_floor():
+    """Rebuild a fitted ``NgramTfidf`` as pickled before 0.13.0: no ``norm_floor`` attributes."""
+    from scamclf.ngrams import NgramTfidf
+
+    def rebuild(vec: NgramTfidf) -> NgramTfidf:
+        state = vec.__getstate__()
+        state.pop("norm_floor")
+        state.pop("norm_floor_")
+        old = NgramTfidf.__new__(NgramTfidf)
+        old.__setstate__(state)
+        return old
+
+    return rebuild
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Never read or write the real user's default model, or a ./models of the checkout."""

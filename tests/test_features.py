@@ -550,7 +550,7 @@ def _ngram_norms(features: ScamFeatures, texts: list[str]) -> np.ndarray:
     return np.column_stack([np.linalg.norm(X[:, a:b], axis=1) for a, b in itertools.pairwise(edges)])
 
 
-def test_a_text_far_shorter_than_a_call_carries_little_ngram_weight(corpus):
+def test_a_text_far_shorter_than_a_call_carries_little_ngram_weight(corpus, saved_before_norm_floor):
     calls = corpus["text"].tolist()
     floored = ScamFeatures(min_df=1).fit(calls)
     plain = ScamFeatures(min_df=1, norm_floor=None).fit(calls)
@@ -573,16 +573,6 @@ def test_a_text_far_shorter_than_a_call_carries_little_ngram_weight(corpus):
     old.__setstate__(state)
     assert old.norm_floor is None
     # ... and so do their fitted vocabularies, which were saved without a floor too.
-    from scamclf.ngrams import NgramTfidf
-
-    old_vectorisers = []
-    for name, vec in floored.vectorisers_:
-        vec_state = vec.__getstate__()
-        vec_state.pop("norm_floor")
-        vec_state.pop("norm_floor_")
-        old_vec = NgramTfidf.__new__(NgramTfidf)
-        old_vec.__setstate__(vec_state)
-        old_vectorisers.append((name, old_vec))
-    old.vectorisers_ = old_vectorisers
+    old.vectorisers_ = [(name, saved_before_norm_floor(vec)) for name, vec in floored.vectorisers_]
     old = pickle.loads(pickle.dumps(old))
     np.testing.assert_allclose(old.transform(short).toarray(), plain.transform(short).toarray(), atol=1e-6)
