@@ -15,7 +15,6 @@ outside the corpus, is scored like this once before it joins).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import cross_source as cs
@@ -36,8 +35,7 @@ def main() -> None:
     paths = sorted(cs.ROOT.glob(args.batch))
     if not paths:
         parser.error(f"--batch {args.batch!r} matches no file under {cs.ROOT}")
-    rows = [json.loads(line) for path in paths for line in path.read_text("utf-8").splitlines() if line.strip()]
-    test = mask_label_leaks(pd.DataFrame(rows).assign(source=lambda f: "macau_" + f["lang"]))
+    test = mask_label_leaks(pd.DataFrame(cs.read_jsonl(paths)).assign(source=lambda f: "macau_" + f["lang"]))
     train = cs.load_all(args.shared)
     train = train[~train["text"].isin(set(test["text"]))]
     clf = cs.scamclf_fit(train, args.jobs)

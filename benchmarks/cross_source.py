@@ -64,6 +64,11 @@ def chunk_turns(text: str, max_chars: int = CHUNK_CHARS) -> list[str]:
     return pieces
 
 
+def read_jsonl(paths: list[Path]) -> list[dict]:
+    """The rows of Macau-format JSON-lines files, in order (blank lines skipped)."""
+    return [json.loads(line) for path in paths for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
 def load_all(shared: Path) -> pd.DataFrame:
     """Every shared corpus plus the Macau corpus, with the training-time relabelling and masking."""
     frames = []
@@ -78,13 +83,7 @@ def load_all(shared: Path) -> pd.DataFrame:
         frame["family"] = ""
         frame["category"] = np.where(frame["label"] == "scam", "scam", "legit")
         frames.append(frame[["text", "label", "source", "lang", "family", "category"]])
-    rows = [
-        json.loads(line)
-        for path in sorted((ROOT / "data" / "raw" / "macau").glob("*.jsonl"))
-        for line in path.read_text("utf-8").splitlines()
-        if line.strip()
-    ]
-    macau = pd.DataFrame(rows)
+    macau = pd.DataFrame(read_jsonl(sorted((ROOT / "data" / "raw" / "macau").glob("*.jsonl"))))
     macau["source"] = "macau_" + macau["lang"]
     frames.append(macau[["text", "label", "source", "lang", "family", "category"]])
     data = pd.concat(frames, ignore_index=True)
