@@ -1,6 +1,8 @@
 """The Macau-scam corpus: well-formed, covering its families, and free of surface shortcuts."""
 
+import hashlib
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -67,3 +69,18 @@ def test_surface_features_alone_cannot_tell_scams(macau, subset):
         method="predict_proba",
     )[:, 1]
     assert roc_auc_score(y, proba) <= 0.60
+
+
+def test_every_file_is_as_the_datasheet_records_it():
+    """A row edited without a datasheet entry (and its new hash) is an unrecorded change."""
+    datasheet = (ROOT / "README.md").read_text()
+    for path in sorted(ROOT.glob("*.jsonl")):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        assert digest in datasheet, f"{path.name}: sha256 {digest} is not in the datasheet; record the change"
+
+
+def test_every_pattern_a_row_follows_has_a_verified_source(macau):
+    sources = (ROOT / "SOURCES.md").read_text()
+    used = {p.strip() for cell in macau["pattern"] for p in str(cell).split(";")} - {"P00"}
+    missing = sorted(p for p in used if not re.search(rf"(?m)^\| {p} \|.*\| verified \|\s*$", sources))
+    assert not missing, f"pattern ids without a verified source in SOURCES.md: {missing}"
