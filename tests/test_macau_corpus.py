@@ -23,6 +23,11 @@ def macau() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _patterns_cited(macau: pd.DataFrame) -> set[str]:
+    """The pattern ids the rows name (``P29;P60`` cells split)."""
+    return {p.strip() for cell in macau["pattern"] for p in str(cell).split(";")}
+
+
 def test_corpus_meets_size_floors_in_every_language(macau):
     counts = macau.groupby("category").size()
     assert counts["scam"] >= 300 and counts["lookalike"] >= 300 and counts["ordinary"] > 0
@@ -39,8 +44,7 @@ def test_rows_are_consistent(macau):
     assert (macau.loc[~scam, "scam_type"] == "").all()
     assert not macau["text"].str.contains(r"(?m)^(?:[AB]|caller|callee)\s*:").any()
     patterns = (ROOT / "PATTERNS.md").read_text()
-    used = {p for cell in macau["pattern"] for p in str(cell).split(";")}
-    assert all(f"| {p.strip()} |" in patterns for p in used)
+    assert all(f"| {p} |" in patterns for p in _patterns_cited(macau))
 
 
 def _surface(text: str) -> list[float]:
@@ -81,6 +85,6 @@ def test_every_file_is_as_the_datasheet_records_it():
 
 def test_every_pattern_a_row_follows_has_a_verified_source(macau):
     sources = (ROOT / "SOURCES.md").read_text()
-    used = {p.strip() for cell in macau["pattern"] for p in str(cell).split(";")} - {"P00"}
+    used = _patterns_cited(macau) - {"P00"}
     missing = sorted(p for p in used if not re.search(rf"(?m)^\| {p} \|.*\| verified \|\s*$", sources))
     assert not missing, f"pattern ids without a verified source in SOURCES.md: {missing}"
