@@ -82,10 +82,11 @@ def load_all(shared: Path) -> pd.DataFrame:
             frame = frame.explode("text", ignore_index=True)
         frame["family"] = ""
         frame["category"] = np.where(frame["label"] == "scam", "scam", "legit")
-        frames.append(frame[["text", "label", "source", "lang", "family", "category"]])
+        frame["id"] = [f"{path.stem}:{i}" for i in range(len(frame))]
+        frames.append(frame[["id", "text", "label", "source", "lang", "family", "category"]])
     macau = pd.DataFrame(read_jsonl(sorted((ROOT / "data" / "raw" / "macau").glob("*.jsonl"))))
     macau["source"] = "macau_" + macau["lang"]
-    frames.append(macau[["text", "label", "source", "lang", "family", "category"]])
+    frames.append(macau[["id", "text", "label", "source", "lang", "family", "category"]])
     data = pd.concat(frames, ignore_index=True)
     data = data[data["text"].str.strip() != ""].drop_duplicates("text").reset_index(drop=True)
     data = mask_label_leaks(data)
@@ -177,6 +178,9 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="held-out groups to run (default: all)")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write the raw results here")
+    parser.add_argument(
+        "--rows", type=Path, help="also write every held-out row's score and threshold here (CSV), to read errors"
+    )
     parser.add_argument("--fasttext", action="store_true", help="also run fastText (both issue 6 configurations)")
     parser.add_argument("--systems", nargs="*", help="run only these systems (e.g. fasttext_accurate)")
     parser.add_argument(
@@ -291,7 +295,24 @@ def main() -> int:
                 )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
+    if args.rows:
+        write_rows(args.rows, data, out, thresholds)
     return 0
+
+
+def write_rows(path: Path, data: pd.DataFrame, out: dict, thresholds: dict) -> None:
+    """Every scored row: its group, source, language, Macau family and category, label, and per
+    system the held-out probability and the threshold of the model that scored it."""
+    scored = np.zeros(len(data), dtype=bool)
+    for proba in out.values():
+        scored |= ~np.isnan(proba)
+    rows = data.loc[scored, ["id", "group", "source", "lang", "family", "category", "label", "text"]].copy()
+    for system, proba in out.items():
+        rows[f"{system}_proba"] = proba[scored].round(4)
+        rows[f"{system}_threshold"] = [thresholds[system].get(g, np.nan) for g in rows["group"]]
+    tmp = path.with_name(path.name + ".tmp")
+    rows.to_csv(tmp, index=False)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -369,3 +369,73 @@ def test_evidence_shows_the_number_behind_a_masked_digit_written_or_spelt():
     assert _expand_digits("拨打 0", "请拨打六二二二") == "拨打六二二二"
     assert _expand_digits("call 0", "call one lady") == "call 0"  # no number: the n-gram itself
     assert _expand_digits("0 now", "someone two three now pay 500 now") == "500 now"  # not inside "someone"
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "3"])
+def test_threshold_repeats_must_be_a_positive_whole_number(corpus, bad):
+    with pytest.raises(ValueError, match="threshold_repeats"):
+        _fit(corpus, threshold_repeats=bad)
+
+
+def _spy_fits(monkeypatch):
+    import scamclf.model as model_module
+
+    seen: dict[str, list] = {"fits": [], "thresholds": []}
+    real_fit, real_choose = model_module._fit_and_score, model_module.choose_thresholds
+
+    def fit(X, y, w, train, test, *args, **kwargs):
+        seen["fits"].append(None if test is None else tuple(test))
+        return real_fit(X, y, w, train, test, *args, **kwargs)
+
+    def choose(y, proba, **kwargs):
+        seen["thresholds"].append(len(y))
+        return real_choose(y, proba, **kwargs)
+
+    monkeypatch.setattr(model_module, "_fit_and_score", fit)
+    monkeypatch.setattr(model_module, "choose_thresholds", choose)
+    return seen
+
+
+def test_thresholds_see_every_assignment_of_sources_to_folds(corpus, monkeypatch):
+    # Six sources in three folds: shuffled assignments differ from the size-greedy one.
+    data = corpus.assign(source=[f"s{i % 6}" for i in range(len(corpus))])
+    seen = _spy_fits(monkeypatch)
+    clf = ScamClassifier(
+        features=ScamFeatures(min_df=1), max_group_folds=3, threshold_repeats=3, random_split_eval=False
+    )
+    clf.fit(data["text"], data["label"], groups=data["source"])
+    held_out = [t for t in seen["fits"] if t is not None]
+    assert seen["thresholds"] == [3 * len(data)]  # each row once per assignment
+    assert len(held_out) == len(set(held_out)) > 3  # more than one assignment, no fold fitted twice
+    assert sorted(np.concatenate(held_out).tolist()) != sorted(list(range(len(data))))  # rows scored repeatedly
+    assert len(clf.oof_proba_) == len(data) and 0 < clf.suspicious_threshold_ <= clf.threshold_ < 1
+
+    seen = _spy_fits(monkeypatch)
+    one = ScamClassifier(
+        features=ScamFeatures(min_df=1), max_group_folds=3, threshold_repeats=1, random_split_eval=False
+    )
+    one.fit(data["text"], data["label"], groups=data["source"])
+    assert seen["thresholds"] == [len(data)] and len([t for t in seen["fits"] if t is not None]) == 3
+    # The first assignment is the same with or without repeats: its held-out scores rank rows alike.
+    np.testing.assert_array_equal(np.argsort(one.oof_proba_, kind="stable"), np.argsort(clf.oof_proba_, kind="stable"))
+
+
+def test_a_fold_shared_by_every_assignment_is_fitted_once(corpus, monkeypatch):
+    # Three sources in three folds: every assignment holds out one source per fold.
+    seen = _spy_fits(monkeypatch)
+    _fit(corpus, threshold_repeats=3, random_split_eval=False)
+    assert len([t for t in seen["fits"] if t is not None]) == 3
+
+
+def test_models_saved_before_threshold_repeats_load_with_one_assignment(corpus):
+    import pickle
+
+    clf = _fit(corpus)
+    state = clf.__getstate__()
+    del state["threshold_repeats"]
+    old = ScamClassifier.__new__(ScamClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["threshold_repeats"] == 1
+    np.testing.assert_array_equal(
+        pickle.loads(pickle.dumps(old)).predict_proba(["hello"]), clf.predict_proba(["hello"])
+    )
