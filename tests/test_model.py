@@ -380,8 +380,9 @@ def test_threshold_repeats_must_be_a_positive_whole_number(corpus, bad):
 def _spy_fits(monkeypatch):
     import scamclf.model as model_module
 
-    seen: dict[str, list] = {"fits": [], "thresholds": []}
+    seen: dict[str, list] = {"fits": [], "thresholds": [], "linear": []}
     real_fit, real_choose = model_module._fit_and_score, model_module.choose_thresholds
+    real_linear = ScamClassifier._linear_fits
 
     def fit(X, y, w, train, test, *args, **kwargs):
         seen["fits"].append(None if test is None else tuple(test))
@@ -391,23 +392,49 @@ def _spy_fits(monkeypatch):
         seen["thresholds"].append(len(y))
         return real_choose(y, proba, **kwargs)
 
+    def linear(self, Xf, y, w, groups, signs):
+        out = real_linear(self, Xf, y, w, groups, signs)
+        seen["linear"].append(((Xf, y, w, groups, signs), out[1]))
+        return out
+
     monkeypatch.setattr(model_module, "_fit_and_score", fit)
     monkeypatch.setattr(model_module, "choose_thresholds", choose)
+    monkeypatch.setattr(ScamClassifier, "_linear_fits", linear)
     return seen
 
 
+def _six_sources(corpus):
+    return corpus.assign(source=[f"s{i % 6}" for i in range(len(corpus))])
+
+
 def test_thresholds_see_every_assignment_of_sources_to_folds(corpus, monkeypatch):
-    # Six sources in three folds: shuffled assignments differ from the size-greedy one.
-    data = corpus.assign(source=[f"s{i % 6}" for i in range(len(corpus))])
+    from sklearn.model_selection import GroupKFold
+    from sklearn.utils import check_random_state
+
+    from scamclf.model import _fit_linear, balanced_group_folds
+
+    data = _six_sources(corpus)  # six sources in three folds: assignments can differ
     seen = _spy_fits(monkeypatch)
     clf = ScamClassifier(
         features=ScamFeatures(min_df=1), max_group_folds=3, threshold_repeats=3, random_split_eval=False
     )
     clf.fit(data["text"], data["label"], groups=data["source"])
+    (Xf, y, w, groups, signs), decisions = seen["linear"][0]
+    assert seen["thresholds"] == [len(decisions) * len(data)] and len(decisions) >= 2
     held_out = [t for t in seen["fits"] if t is not None]
-    assert seen["thresholds"] == [3 * len(data)]  # each row once per assignment
-    assert len(held_out) == len(set(held_out)) > 3  # more than one assignment, no fold fitted twice
-    assert sorted(np.concatenate(held_out).tolist()) != sorted(list(range(len(data))))  # rows scored repeatedly
+    assert len(held_out) == len(set(held_out))  # no fold fitted twice
+    # Each assignment's scores sit on the right rows: refit every fold by hand and compare.
+    rng = check_random_state(clf.random_state)
+    expected = [list(GroupKFold(n_splits=3).split(Xf, y, groups))]
+    while len(expected) < len(decisions):
+        candidate = balanced_group_folds(groups, 3, rng)
+        if {tuple(te) for _, te in candidate} not in [{tuple(te) for _, te in a} for a in expected]:
+            expected.append(candidate)
+    for splits, decision in zip(expected, decisions, strict=True):
+        for tr, te in splits:
+            ref = _fit_linear(Xf[tr], y[tr], w[tr], clf.C, clf.random_state, signs).decision_function(Xf[te])
+            np.testing.assert_allclose(decision[te], ref, rtol=0, atol=1e-12)
+    assert not np.array_equal(decisions[0], decisions[1])
     assert len(clf.oof_proba_) == len(data) and 0 < clf.suspicious_threshold_ <= clf.threshold_ < 1
 
     seen = _spy_fits(monkeypatch)
@@ -416,15 +443,52 @@ def test_thresholds_see_every_assignment_of_sources_to_folds(corpus, monkeypatch
     )
     one.fit(data["text"], data["label"], groups=data["source"])
     assert seen["thresholds"] == [len(data)] and len([t for t in seen["fits"] if t is not None]) == 3
-    # The first assignment is the same with or without repeats: its held-out scores rank rows alike.
-    np.testing.assert_array_equal(np.argsort(one.oof_proba_, kind="stable"), np.argsort(clf.oof_proba_, kind="stable"))
+    np.testing.assert_array_equal(seen["linear"][0][1][0], decisions[0])  # the first assignment is unchanged
 
 
-def test_a_fold_shared_by_every_assignment_is_fitted_once(corpus, monkeypatch):
+def test_repeats_change_nothing_when_every_assignment_is_the_same(corpus, monkeypatch):
     # Three sources in three folds: every assignment holds out one source per fold.
     seen = _spy_fits(monkeypatch)
-    _fit(corpus, threshold_repeats=3, random_split_eval=False)
-    assert len([t for t in seen["fits"] if t is not None]) == 3
+    three = _fit(corpus, threshold_repeats=3, random_split_eval=False)
+    assert len([t for t in seen["fits"] if t is not None]) == 3 and len(seen["linear"][0][1]) == 1
+    one = _fit(corpus, threshold_repeats=1, random_split_eval=False)
+    assert (three.threshold_, three.suspicious_threshold_) == (one.threshold_, one.suspicious_threshold_)
+    np.testing.assert_array_equal(three.oof_proba_, one.oof_proba_)
+
+
+def test_a_fold_left_with_one_class_is_scored_by_stratified_folds(corpus, monkeypatch):
+    # Scam-only and legit-only sources: some assignments put every scam source in one fold,
+    # whose training part then holds legit rows only.
+    scam = (corpus["label"] == "scam").to_numpy()
+    data = corpus.assign(
+        source=np.where(scam, [f"S{i % 2}" for i in range(len(corpus))], [f"L{i % 4}" for i in range(len(corpus))])
+    )
+    seen = _spy_fits(monkeypatch)
+    clf = ScamClassifier(
+        features=ScamFeatures(min_df=1), max_group_folds=3, threshold_repeats=4, random_split_eval=False
+    )
+    clf.fit(data["text"], data["label"], groups=data["source"])
+    (Xf, y, w, groups, signs), decisions = seen["linear"][0]
+    fallback = clf._stratified_decision(Xf, y, w, signs)
+    one_class = 0
+    for decision in decisions:
+        assert not np.isnan(decision).any()
+        one_class += int(np.isclose(decision[groups == "S0"], fallback[groups == "S0"]).all())
+    assert one_class >= 1  # at least one assignment held both scam sources out together
+
+
+def test_balanced_group_folds_cover_every_row_once():
+    from scamclf.model import balanced_group_folds
+
+    groups = np.array(["a"] * 50 + ["b"] * 5 + ["c"] * 5 + ["d"] * 30 + ["e"] * 10)
+    for seed in range(5):
+        folds = balanced_group_folds(groups, 3, seed)
+        tests = np.concatenate([te for _, te in folds])
+        assert sorted(tests.tolist()) == list(range(len(groups))) and all(len(te) for _, te in folds)
+        for tr, te in folds:
+            assert not set(groups[tr]) & set(groups[te])
+    with pytest.raises(ValueError, match="n_splits"):
+        balanced_group_folds(groups, 6)
 
 
 def test_models_saved_before_threshold_repeats_load_with_one_assignment(corpus):
@@ -439,3 +503,9 @@ def test_models_saved_before_threshold_repeats_load_with_one_assignment(corpus):
     np.testing.assert_array_equal(
         pickle.loads(pickle.dumps(old)).predict_proba(["hello"]), clf.predict_proba(["hello"])
     )
+
+
+def test_random_state_none_still_fits_with_groups(corpus):
+    data = _six_sources(corpus)
+    clf = ScamClassifier(features=ScamFeatures(min_df=1), max_group_folds=3, random_state=None, random_split_eval=False)
+    assert 0 < clf.fit(data["text"], data["label"], groups=data["source"]).threshold_ < 1
