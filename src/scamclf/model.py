@@ -334,8 +334,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         With ``groups``, how many different assignments of sources to those folds score every
         row; the calibration and both thresholds are chosen on all of their held-out scores
         together (up to ``threshold_repeats`` times the fold fits). Which sources happen to share
-        a fold moves a threshold chosen on one assignment by about 0.035 (standard deviation over
-        six assignments of the bundled corpus: 0.465 to 0.565); three bring that to about 0.011.
+        a fold moves a threshold chosen on one assignment (standard deviation 0.038 over seven
+        assignments of the 0.17.0 bundled corpus: 0.495 to 0.600); the first plus two random ones
+        bring that to 0.013 (0.500 to 0.545 over fifteen such triples).
         The first assignment is scikit-learn's ``GroupKFold`` (largest source first, each into the
         fold with fewest rows); the others place the sources the same way in a random order
         (``random_state``; :func:`balanced_group_folds`), not in equal numbers per fold as
