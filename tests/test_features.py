@@ -576,3 +576,29 @@ def test_a_text_far_shorter_than_a_call_carries_little_ngram_weight(corpus, save
     old.vectorisers_ = [(name, saved_before_norm_floor(vec)) for name, vec in floored.vectorisers_]
     old = pickle.loads(pickle.dumps(old))
     np.testing.assert_allclose(old.transform(short).toarray(), plain.transform(short).toarray(), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("text", "advice", "secrecy"),
+    [
+        # Lexicon v6: the advisories' own words are advice, not a demand for secrecy ...
+        ("dont tell anyone the code ok the bank will never ask for it", True, False),
+        ("ma remember do not tell anyone your otp", True, False),
+        ("never give anyone the verification code", True, False),
+        ("jangan beritahu sesiapa kod tac tu", True, False),
+        ("不要告诉任何人验证码", True, False),
+        # ... unless the caller then asks for the code himself (scam coaching) ...
+        ("dont tell anyone the code only read it to me", False, True),
+        ("do not tell anyone your pin now read it to me slowly", False, True),
+        ("jangan beritahu sesiapa kod tac tu bacakan kat saya sahaja", False, True),
+        ("不要告诉任何人验证码 只能告诉我", False, True),
+        # ... and keeping the family or the bank out of it is never advice.
+        ("dont tell your family the code just read it to me", False, True),
+        ("jangan beritahu pihak bank kod otp mereka terlibat dalam kes", False, True),
+        ("do not tell anyone about this investigation", False, True),
+    ],
+)
+def test_never_share_the_code_with_anyone_is_advice_unless_the_caller_wants_it(text, advice, secrecy):
+    lexicon = load_lexicon()
+    counts = dict(zip(lexicon.cues, lexicon.counts(normalise_text(text)), strict=True))
+    assert (counts["protective_advice"] > 0, counts["secrecy"] > 0) == (advice, secrecy)

@@ -667,7 +667,7 @@ def load_lexicon() -> Lexicon:
 
 # Earlier lexicon versions, kept verbatim so models trained with them still load and score as
 # they did (a saved model carries its own lexicon specification).
-_EARLIER_LEXICONS = ("lexicon_v4.json", "lexicon_v3.json", "lexicon_v2.json", "lexicon_v1.json")
+_EARLIER_LEXICONS = ("lexicon_v5.json", "lexicon_v4.json", "lexicon_v3.json", "lexicon_v2.json", "lexicon_v1.json")
 
 
 def shipped_lexicon_specs() -> list[dict[str, Any]]:
