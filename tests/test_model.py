@@ -509,3 +509,22 @@ def test_random_state_none_still_fits_with_groups(corpus):
     data = _six_sources(corpus)
     clf = ScamClassifier(features=ScamFeatures(min_df=1), max_group_folds=3, random_state=None, random_split_eval=False)
     assert 0 < clf.fit(data["text"], data["label"], groups=data["source"]).threshold_ < 1
+
+
+def test_every_linear_fit_uses_one_blas_thread(corpus, monkeypatch):
+    # BLAS with two threads in this process moved where L-BFGS stopped, so n_jobs=1 and n_jobs=2
+    # gave different models; every fit now runs with one thread, as in joblib's workers.
+    from threadpoolctl import threadpool_info
+
+    import scamclf.model as model_module
+
+    threads: list[int] = []
+    real = model_module._fit_linear
+
+    def spy(*args, **kwargs):
+        threads.extend(lib["num_threads"] for lib in threadpool_info() if lib.get("user_api") == "blas")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model_module, "_fit_linear", spy)
+    _fit(corpus, n_jobs=1, random_split_eval=False)
+    assert threads and set(threads) == {1}

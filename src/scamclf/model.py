@@ -18,6 +18,7 @@ from sklearn.model_selection import GroupKFold, StratifiedKFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, THRESHOLD_SMOOTHING, normalise_label
 from .features import SPOKEN_NUMBER_PATTERN, FeatureNames, ScamFeatures, as_texts, normalise_text
@@ -546,10 +547,14 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         # one more task in the same pool (first: it is the longest), not a serial step before it.
         prefer = "processes" if Xf.nnz >= PROCESS_FOLDS_NNZ else "threads"
         record = prefer == "processes"
-        results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
-            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs, record)
-            for tr, te in tasks + list(folds.values())
-        )
+        # One BLAS thread for every fit, wherever it runs: joblib's worker processes use one, and
+        # a fit in this process with two stopped L-BFGS elsewhere (measured on the bundled corpus:
+        # n_jobs=1 and n_jobs=2 gave thresholds 0.465 and 0.460), so a model depended on n_jobs.
+        with threadpool_limits(limits=1):
+            results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
+                delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs, record)
+                for tr, te in tasks + list(folds.values())
+            )
         for message, category in dict.fromkeys(m for *_, caught in results for m in caught):
             warnings.warn(message, category, stacklevel=4)  # once each, as the default filter would
         if prefer == "processes":
@@ -572,7 +577,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             missing = np.isnan(decision)
             if missing.any():
                 if fallback is None:
-                    fallback = self._stratified_decision(Xf, y, w, signs)
+                    with threadpool_limits(limits=1):
+                        fallback = self._stratified_decision(Xf, y, w, signs)
                 decision[missing] = fallback[missing]
             decisions.append(decision)
         return final, decisions, split
