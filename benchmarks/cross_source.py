@@ -37,7 +37,7 @@ import fasttext_baseline  # noqa: E402
 from build_corpus import SMS_SCAM_RULE  # noqa: E402
 
 from scamclf.api import in_domain_weights  # noqa: E402
-from scamclf.dataset import mask_label_leaks  # noqa: E402
+from scamclf.dataset import atomic_write_bytes, mask_label_leaks  # noqa: E402
 from scamclf.evaluate import binary_metrics, format_table, macro_average  # noqa: E402
 from scamclf.features import ScamFeatures  # noqa: E402
 from scamclf.model import ScamClassifier  # noqa: E402
@@ -310,9 +310,7 @@ def write_rows(path: Path, data: pd.DataFrame, out: dict, thresholds: dict) -> N
     for system, proba in out.items():
         rows[f"{system}_proba"] = proba[scored].round(4)
         rows[f"{system}_threshold"] = [thresholds[system].get(g, np.nan) for g in rows["group"]]
-    tmp = path.with_name(path.name + ".tmp")
-    rows.to_csv(tmp, index=False)
-    tmp.replace(path)
+    atomic_write_bytes(path, rows.to_csv(index=False).encode("utf-8"), force=True, what="rows file")
 
 
 if __name__ == "__main__":

@@ -388,6 +388,12 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
     assert counts.sum() >= 1
 
 
+def _cue_counts(text: str) -> dict[str, int]:
+    """Each lexicon cue's count in ``text`` (normalised as the features normalise it)."""
+    lexicon = load_lexicon()
+    return dict(zip(lexicon.cues, lexicon.counts(normalise_text(text)), strict=True))
+
+
 @pytest.mark.parametrize(
     ("text", "cue", "warned"),
     [
@@ -501,11 +507,10 @@ def test_lexicon_counts_case_insensitive_patterns_where_spans_find_them(text):
     ],
 )
 def test_demands_quoted_in_a_warning_count_as_warned(text, cue, warned):
-    lexicon = load_lexicon()
-    counts = dict(zip(lexicon.cues, lexicon.counts(normalise_text(text)), strict=True))
+    counts = _cue_counts(text)
     assert counts["warned_demand"] == warned
     assert (counts[cue] > 0) == (warned == 0)
-    assert len(lexicon.spans(normalise_text(text), "warned_demand")) == warned
+    assert len(load_lexicon().spans(normalise_text(text), "warned_demand")) == warned
 
 
 @pytest.mark.parametrize(
@@ -522,8 +527,7 @@ def test_demands_quoted_in_a_warning_count_as_warned(text, cue, warned):
     ],
 )
 def test_protective_advice_stops_where_a_demand_starts(text, advice):
-    lexicon = load_lexicon()
-    counts = dict(zip(lexicon.cues, lexicon.counts(normalise_text(text)), strict=True))
+    counts = _cue_counts(text)
     assert counts["protective_advice"] == advice
 
 
@@ -537,8 +541,7 @@ def test_protective_advice_stops_where_a_demand_starts(text, advice):
     ],
 )
 def test_cantonese_demand_words_do_not_match_inside_mandarin_words(text, demand):
-    lexicon = load_lexicon()
-    counts = dict(zip(lexicon.cues, lexicon.counts(normalise_text(text)), strict=True))
+    counts = _cue_counts(text)
     assert (counts["payment_demand"] + counts["safe_account"] > 0) == bool(demand)
 
 
@@ -599,6 +602,5 @@ def test_a_text_far_shorter_than_a_call_carries_little_ngram_weight(corpus, save
     ],
 )
 def test_never_share_the_code_with_anyone_is_advice_unless_the_caller_wants_it(text, advice, secrecy):
-    lexicon = load_lexicon()
-    counts = dict(zip(lexicon.cues, lexicon.counts(normalise_text(text)), strict=True))
+    counts = _cue_counts(text)
     assert (counts["protective_advice"] > 0, counts["secrecy"] > 0) == (advice, secrecy)

@@ -285,8 +285,13 @@ def balanced_group_folds(
     return [(np.flatnonzero(row_fold != k), np.flatnonzero(row_fold == k)) for k in range(n_splits)]
 
 
+def _fold_key(test: np.ndarray) -> bytes:
+    """A held-out fold's identity: its test rows (the same rows held out means the same fit)."""
+    return np.sort(test).tobytes()
+
+
 def _assignment_key(splits: list[tuple[np.ndarray, np.ndarray]]) -> frozenset[bytes]:
-    return frozenset(np.sort(test).tobytes() for _, test in splits)
+    return frozenset(_fold_key(test) for _, test in splits)
 
 
 def _fit_and_score(X, y, w, train, test, C, random_state, signs=None, record=False):
@@ -476,7 +481,11 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             Xf = Xf[:, self.feature_mask_]
 
         signs = self._cue_signs(Xf.shape[1])
-        self.linear_, decisions, split = self._linear_fits(Xf, y_int, weights, groups_arr, signs)
+        # One BLAS thread for every fit, wherever it runs: joblib's worker processes use one, and
+        # a fit in this process with two stopped L-BFGS elsewhere (measured on the bundled corpus:
+        # n_jobs=1 and n_jobs=2 gave thresholds 0.465 and 0.460), so a model depended on n_jobs.
+        with threadpool_limits(limits=1):
+            self.linear_, decisions, split = self._linear_fits(Xf, y_int, weights, groups_arr, signs)
         # Every assignment's held-out scores count for each row: calibration and thresholds see
         # each row once per assignment, its weight shared among them (the calibrator's fixed
         # regularisation then weighs as much as with one assignment).
@@ -520,8 +529,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             seen = {_assignment_key(assignments[0])}
             for _ in range(1, self.threshold_repeats):
                 candidate = balanced_group_folds(groups, n_splits, rng)
-                if _assignment_key(candidate) not in seen:
-                    seen.add(_assignment_key(candidate))
+                key = _assignment_key(candidate)
+                if key not in seen:
+                    seen.add(key)
                     assignments.append(candidate)
         else:
             skf = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
@@ -540,21 +550,17 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         for splits in assignments:
             for tr, te in splits:
                 if len(np.unique(y[tr])) == 2:
-                    folds.setdefault(np.sort(te).tobytes(), (tr, te))
+                    folds.setdefault(_fold_key(te), (tr, te))
         # Processes, not threads: the solver holds the GIL for much of its work (measured: two
         # threads fit two folds no faster than one). On small data, starting processes and
         # sending them the matrix would cost more than the fits themselves. The final fit is
         # one more task in the same pool (first: it is the longest), not a serial step before it.
         prefer = "processes" if Xf.nnz >= PROCESS_FOLDS_NNZ else "threads"
         record = prefer == "processes"
-        # One BLAS thread for every fit, wherever it runs: joblib's worker processes use one, and
-        # a fit in this process with two stopped L-BFGS elsewhere (measured on the bundled corpus:
-        # n_jobs=1 and n_jobs=2 gave thresholds 0.465 and 0.460), so a model depended on n_jobs.
-        with threadpool_limits(limits=1):
-            results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
-                delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs, record)
-                for tr, te in tasks + list(folds.values())
-            )
+        results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
+            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs, record)
+            for tr, te in tasks + list(folds.values())
+        )
         for message, category in dict.fromkeys(m for *_, caught in results for m in caught):
             warnings.warn(message, category, stacklevel=4)  # once each, as the default filter would
         if prefer == "processes":
@@ -571,14 +577,13 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         for splits in assignments:
             decision = np.full(len(y), np.nan)
             for _, te in splits:
-                key = np.sort(te).tobytes()
+                key = _fold_key(te)
                 if key in scored:
                     decision[folds[key][1]] = scored[key]
             missing = np.isnan(decision)
             if missing.any():
                 if fallback is None:
-                    with threadpool_limits(limits=1):
-                        fallback = self._stratified_decision(Xf, y, w, signs)
+                    fallback = self._stratified_decision(Xf, y, w, signs)
                 decision[missing] = fallback[missing]
             decisions.append(decision)
         return final, decisions, split
