@@ -344,6 +344,7 @@ _CUE_WORDS = [
     ],
     *["公安局", "安全账户", "验证码", "不要告诉", "转账", "洗钱", "0", "997", "nsrc", "arrested", "arrive", "arrange"],
     *["otp", "will", "not", "if", "anyone", "safe", "account", "tac", "kongsi", "不会", "如果", "\n"],
+    *["kirim", "ke", "rek", "aja", "saya", "nanti", "beliin", "mama", "pulsa", "nomor", "baru", "唔好", "话俾", "人"],
 ]
 
 
@@ -599,8 +600,32 @@ def test_a_text_far_shorter_than_a_call_carries_little_ngram_weight(corpus, save
         ("dont tell your family the code just read it to me", False, True),
         ("jangan beritahu pihak bank kod otp mereka terlibat dalam kes", False, True),
         ("do not tell anyone about this investigation", False, True),
+        # Lexicon v7: the same for Cantonese (Traditional text is converted before matching).
+        ("千祈唔好話俾任何人知你嘅驗證碼", True, False),
+        ("唔好话俾任何人知你嘅验证码 只能话我知", False, True),
+        ("呢件事唔好话俾人知", False, True),
+        ("唔好話俾屋企人知", False, True),
     ],
 )
 def test_never_share_the_code_with_anyone_is_advice_unless_the_caller_wants_it(text, advice, secrecy):
     counts = _cue_counts(text)
     assert (counts["protective_advice"] > 0, counts["secrecy"] > 0) == (advice, secrecy)
+
+
+@pytest.mark.parametrize(
+    ("text", "cue", "expected"),
+    [
+        # Lexicon v7, Indonesian SMS scripts from the OJK and "mama minta pulsa" advisories (P76, P77):
+        ("Kirim ke BRI aja, no rek: 7913-01-000498-506, A/n. Erwin", "payment_demand", True),
+        ("transfer saja ke rekening mandiri ya", "payment_demand", True),
+        ("Beliin dulu mama pulsa 50.000 di nomor barunya mama", "payment_demand", True),
+        ("ini ibu nak tolong isikan pulsa ke nomor baru ibu", "kidnap_family", True),
+        ("rek kamu dinyatakan resmi mendapat hadiah", "prize_lure", True),
+        # ... not the speaker paying, nor an operator's top-up promotion.
+        ("nanti saya transfer ke rekening kamu ya", "payment_demand", False),
+        ("aku udah transfer ke rek kamu", "payment_demand", False),
+        ("isi pulsa sekarang dapat bonus kuota", "payment_demand", False),
+    ],
+)
+def test_indonesian_sms_scripts_match_their_cues(text, cue, expected):
+    assert bool(_cue_counts(text)[cue] > 0) is expected

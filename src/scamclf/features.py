@@ -634,6 +634,8 @@ def _openings(pattern: str, width: int = 3) -> set[str]:
             return {chr(av) + tail for tail in walk(rest, left - 1)}
         if op is c.AT:  # \b and the like: zero width
             return walk(rest, left)
+        if op is c.ASSERT_NOT:  # (?<!...), (?!...): zero width, only rules matches out
+            return walk(rest, left)
         if op is c.SUBPATTERN:
             if av[1] & c.SRE_FLAG_IGNORECASE:  # (?i:...): the literals do not say the opening
                 return {""}
@@ -667,7 +669,14 @@ def load_lexicon() -> Lexicon:
 
 # Earlier lexicon versions, kept verbatim so models trained with them still load and score as
 # they did (a saved model carries its own lexicon specification).
-_EARLIER_LEXICONS = ("lexicon_v5.json", "lexicon_v4.json", "lexicon_v3.json", "lexicon_v2.json", "lexicon_v1.json")
+_EARLIER_LEXICONS = (
+    "lexicon_v6.json",
+    "lexicon_v5.json",
+    "lexicon_v4.json",
+    "lexicon_v3.json",
+    "lexicon_v2.json",
+    "lexicon_v1.json",
+)
 
 
 def shipped_lexicon_specs() -> list[dict[str, Any]]:
