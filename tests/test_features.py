@@ -625,7 +625,24 @@ def test_never_share_the_code_with_anyone_is_advice_unless_the_caller_wants_it(t
         ("nanti saya transfer ke rekening kamu ya", "payment_demand", False),
         ("aku udah transfer ke rek kamu", "payment_demand", False),
         ("isi pulsa sekarang dapat bonus kuota", "payment_demand", False),
+        # Cases an independent review of the first version found (its own probe lines):
+        ("mohon ditransfer ke rekening BCA 1234 a/n budi", "payment_demand", True),
+        ("bapak bisa transfer ke rekening BRI sekarang juga", "payment_demand", True),
+        ("Mama ganti nomor, pulsa habis, tolong isikan ke nomor ini cepat", "payment_demand", True),
+        ("Mama ganti nomor, pulsa habis, tolong isikan ke nomor ini cepat", "kidnap_family", True),
+        ("dana refund akan di transfer ke rekening anda dalam 3 hari kerja", "payment_demand", False),
+        ("gajinya sudah di transfer ke rekening bri masing-masing", "payment_demand", False),
+        ("makasih ya udah beliin aku pulsa", "payment_demand", False),
+        ("Isikan pulsa Rp50rb sekarang dan dapatkan bonus kuota 10GB", "payment_demand", False),
+        ("Selamat siang bu, apakah ini nomor baru ibu? untuk update data", "kidnap_family", False),
+        ("nanti bapak ganti password nya lewat aplikasi resmi ya", "kidnap_family", False),
+        ("siswa yang dinyatakan mendapat beasiswa harap lapor ke TU", "prize_lure", False),
+        ("唔好同銀行借錢啦，利息好貴", "secrecy", False),
+        ("出街唔好同人嗌交呀", "secrecy", False),
+        ("唔好同任何人分享你嘅密碼同驗證碼", "protective_advice", True),
+        ("唔好話俾任何人知你嘅驗證碼，淨係同我講就得", "secrecy", True),
+        ("千祈咪話俾人知", "secrecy", True),
     ],
 )
-def test_indonesian_sms_scripts_match_their_cues(text, cue, expected):
+def test_indonesian_and_cantonese_scripts_match_their_cues(text, cue, expected):
     assert bool(_cue_counts(text)[cue] > 0) is expected
