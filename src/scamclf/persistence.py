@@ -54,6 +54,7 @@ FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectori
 # (\x1c, \x85, \u2028) as newlines, a fix that changes 0.11.0 models' scores only on text holding them. 0.13.0: new
 # models floor the n-gram row norm (ScamFeatures.norm_floor), older models score as before. 0.18.0:
 # thresholds chosen on three assignments of sources to folds (threshold_repeats), scoring is unchanged.
+# 0.19.0: new models carry lexicon v7 (Indonesian SMS scripts, Cantonese secrecy), older models score as before.
 SAME_SCORES_SINCE = "0.5.0"
 _MAX_HEADER = 1 << 20
 
