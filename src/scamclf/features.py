@@ -667,22 +667,17 @@ def load_lexicon() -> Lexicon:
     return Lexicon(shipped_lexicon_specs()[0])
 
 
-# Earlier lexicon versions, kept verbatim so models trained with them still load and score as
-# they did (a saved model carries its own lexicon specification).
-_EARLIER_LEXICONS = (
-    "lexicon_v6.json",
-    "lexicon_v5.json",
-    "lexicon_v4.json",
-    "lexicon_v3.json",
-    "lexicon_v2.json",
-    "lexicon_v1.json",
-)
+# Earlier lexicon versions, kept verbatim as ``lexicon_v<N>.json`` so models trained with them
+# still load and score as they did (a saved model carries its own lexicon specification).
+_EARLIER_LEXICON = re.compile(r"lexicon_v(\d+)\.json")
 
 
 def shipped_lexicon_specs() -> list[dict[str, Any]]:
-    """The lexicon specifications this scamclf ships: the current one first, then earlier versions."""
+    """The lexicon specifications this scamclf ships: the current one first, then earlier versions
+    (newest first)."""
     folder = resources.files("scamclf") / "data"
-    names = ("lexicon.json", *_EARLIER_LEXICONS)
+    earlier = {int(m[1]): m[0] for m in (_EARLIER_LEXICON.fullmatch(f.name) for f in folder.iterdir()) if m}
+    names = ["lexicon.json", *(earlier[v] for v in sorted(earlier, reverse=True))]
     return [json.loads((folder / name).read_text(encoding="utf-8")) for name in names]
 
 
