@@ -103,6 +103,26 @@ def test_a_killed_worker_is_an_error_not_a_hang():
         list(parallel.ordered_map(_DiesOnChunkTwo(), items, 2, _score_texts, {}))
 
 
+def test_a_pool_broken_before_a_chunk_is_queued_is_the_same_error(monkeypatch):
+    # The race the test above can hit: the worker dies before the parent queues the next chunk,
+    # so submit() itself finds the pool broken.
+    from concurrent.futures.process import BrokenProcessPool
+
+    class _BrokenPool:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def submit(self, *args, **kwargs):
+            raise BrokenProcessPool("A child process terminated abruptly")
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            pass
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", _BrokenPool)
+    with pytest.raises(parallel.WorkerDied, match="worker process died"):
+        list(parallel.ordered_map(object(), [(0, ["chunk 0"])], 2, _score_texts, {}))
+
+
 def test_parquet_output_with_workers_matches_one_process(fitted, multi_chunk_input, tmp_path):
     # Text formats are rendered in the workers; Parquet goes back to the parent as frames.
     one = score_file(fitted, multi_chunk_input, tmp_path / "one.parquet", jobs=1)

@@ -129,7 +129,11 @@ def ordered_map(
     try:
         pending: deque[tuple[T, Future[Any]]] = deque()
         for item, payload in items:
-            pending.append((item, executor.submit(_run, task, payload, options)))
+            try:
+                future = executor.submit(_run, task, payload, options)
+            except BrokenProcessPool:  # a worker died before this chunk could even be queued
+                raise _worker_died() from None
+            pending.append((item, future))
             if len(pending) > jobs:  # one chunk queued per worker beyond the ones being scored
                 done, future = pending.popleft()
                 yield done, _result(future)
@@ -152,11 +156,15 @@ class WorkerDied(ScamclfError):
     """A worker process ended without its result (killed, typically for lack of memory)."""
 
 
+def _worker_died() -> WorkerDied:
+    return WorkerDied(
+        "a worker process died while scoring (killed by the system, often for lack of memory); "
+        "rerun with fewer --jobs, or --jobs 1"
+    )
+
+
 def _result(future: Future[Any]) -> Any:
     try:
         return future.result()
     except BrokenProcessPool:
-        raise WorkerDied(
-            "a worker process died while scoring (killed by the system, often for lack of memory); "
-            "rerun with fewer --jobs, or --jobs 1"
-        ) from None
+        raise _worker_died() from None
