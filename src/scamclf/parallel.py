@@ -128,18 +128,22 @@ def ordered_map(
     finished = False
     try:
         pending: deque[tuple[T, Future[Any]]] = deque()
-        for item, payload in items:
-            try:
-                future = executor.submit(_run, task, payload, options)
-            except BrokenProcessPool:  # a worker died before this chunk could even be queued
-                raise _worker_died() from None
-            pending.append((item, future))
-            if len(pending) > jobs:  # one chunk queued per worker beyond the ones being scored
+        try:
+            for item, payload in items:
+                pending.append((item, executor.submit(_run, task, payload, options)))
+                if len(pending) > jobs:  # one chunk queued per worker beyond the ones being scored
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
                 done, future = pending.popleft()
-                yield done, _result(future)
-        while pending:
-            done, future = pending.popleft()
-            yield done, _result(future)
+                yield done, future.result()
+        except BrokenProcessPool:
+            # A killed worker breaks the pool: a chunk's result() finds it broken, or submit()
+            # does when the worker died before the next chunk was queued. Both are this error.
+            raise WorkerDied(
+                "a worker process died while scoring (killed by the system, often for lack of memory); "
+                "rerun with fewer --jobs, or --jobs 1"
+            ) from None
         finished = True
     finally:
         # All done: wait for the idle workers to exit. Leaving them to the interpreter's exit
@@ -154,17 +158,3 @@ def ordered_map(
 
 class WorkerDied(ScamclfError):
     """A worker process ended without its result (killed, typically for lack of memory)."""
-
-
-def _worker_died() -> WorkerDied:
-    return WorkerDied(
-        "a worker process died while scoring (killed by the system, often for lack of memory); "
-        "rerun with fewer --jobs, or --jobs 1"
-    )
-
-
-def _result(future: Future[Any]) -> Any:
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        raise _worker_died() from None
