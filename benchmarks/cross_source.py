@@ -6,7 +6,8 @@ issue 6 runs in the same folds, so speed is never compared without accuracy besi
 Every corpus in ../shared/data is held out in turn (fraud_call_india and sms_spam_uci together, as
 they share rows); models train on all other sources plus the bundled Macau corpus. The Macau corpus
 itself is split into folds by script family (no family on both sides), balanced by class (since
-0.21.0; every family is one class, and folds filled by size alone held 17% to 73% scams). Prints Markdown tables:
+0.21.0; every family is one class, and folds filled by size alone held 17% to 73% scams) and pinned
+in ``benchmarks/macau_folds.csv`` (since 0.23.0: a family keeps its fold as the corpus grows). Prints Markdown tables:
 per held-out source, macro averages, and Macau scam recall / look-alike false-positive rate per
 language. Run from the repository root:
 
@@ -28,7 +29,6 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -47,6 +47,11 @@ MACAU_FOLDS = 5
 # Switchboard conversations run to 13,000 characters; the shared README asks for call-length chunks.
 CHUNKED_SOURCES = {"switchboard_swda"}
 CHUNK_CHARS = 1500
+# Each Macau script family's fold, fixed (protocol change of 2026-12-06, before batch 14 was merged):
+# the class-balanced split of 0.21.0 regrouped families whenever a batch changed family sizes, and
+# the Macau figures moved with the regrouping as much as with the data. The file holds the split
+# StratifiedGroupKFold made on the 0.22.0 corpus, so 0.22.0's figures are unchanged.
+FOLDS_FILE = ROOT / "benchmarks" / "macau_folds.csv"
 HELD_TOGETHER = {"fraud_call_india": "sms_group", "sms_spam_uci": "sms_group"}
 
 
@@ -93,16 +98,37 @@ def load_all(shared: Path) -> pd.DataFrame:
     data = mask_label_leaks(data)
     data["group"] = data["source"].map(lambda s: HELD_TOGETHER.get(s, s))
     macau_rows = data["source"].str.startswith("macau_").to_numpy()
-    fold = np.full(len(data), "", dtype=object)
-    # Families are whole (no family on both sides) and each fold holds about the corpus's share of
-    # scams: with folds filled by size alone, a fold's model trained on a corpus stripped of much of
-    # one class, and the Macau figures moved with the assignment as much as with a corpus batch.
-    splitter = StratifiedGroupKFold(n_splits=MACAU_FOLDS)
-    macau = data[macau_rows]
-    for k, (_, test) in enumerate(splitter.split(macau, macau["label"], groups=macau["family"])):
-        fold[np.flatnonzero(macau_rows)[test]] = f"macau_fold{k + 1}"
-    data.loc[macau_rows, "group"] = fold[macau_rows]
+    fold_of = macau_fold_map(data.loc[macau_rows, ["family", "label"]])
+    data.loc[macau_rows, "group"] = [f"macau_fold{fold_of[f]}" for f in data.loc[macau_rows, "family"]]
     return data
+
+
+def macau_fold_map(macau: pd.DataFrame, path: Path = FOLDS_FILE) -> dict[str, int]:
+    """The fold (1..MACAU_FOLDS) of every Macau script family in ``macau`` (columns family, label).
+
+    Families listed in ``benchmarks/macau_folds.csv`` keep their fold, so a corpus batch changes the
+    test rows of a fold, never which families share it. A family not yet listed goes, in name order,
+    to the fold holding the fewest rows of its class; it is named on stderr so the merge can add it
+    to the file.
+    """
+    pinned = pd.read_csv(path, dtype={"family": str, "fold": int, "label": str})
+    fold_of = dict(zip(pinned["family"], pinned["fold"], strict=True))
+    label_of = dict(zip(pinned["family"], pinned["label"], strict=True))
+    sizes = macau.groupby("family")["label"].agg(["first", "nunique", "size"])
+    for family, row in sizes.iterrows():
+        if row["nunique"] != 1 or (family in label_of and label_of[family] != row["first"]):
+            raise SystemExit(f"{path}: Macau family {family!r} must be all scam or all legit, as listed there")
+    load = {(k, lab): 0 for k in range(1, MACAU_FOLDS + 1) for lab in ("scam", "legit")}
+    for family, row in sizes.iterrows():
+        if family in fold_of:
+            load[fold_of[family], row["first"]] += int(row["size"])
+    for family, row in sizes.iterrows():
+        if family not in fold_of:
+            k = min(range(1, MACAU_FOLDS + 1), key=lambda k: (load[k, row["first"]], k))
+            fold_of[family] = k
+            load[k, row["first"]] += int(row["size"])
+            print(f"note: Macau family {family!r} is not in {path.name}; put in fold {k}", file=sys.stderr)
+    return fold_of
 
 
 def baseline_scorer(train: pd.DataFrame) -> Callable[[list[str]], np.ndarray]:
