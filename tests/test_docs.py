@@ -48,3 +48,17 @@ def test_readme_links_the_docs_and_the_notebook():
         "notebooks/1.0-scam-call-exploration.ipynb",
     ):
         assert f"({path})" in readme, f"README does not link {path}"
+
+
+def test_data_readme_counts_match_the_bundled_corpus():
+    # data/README.md's table is kept by hand after each scripts/build_corpus.py run; this keeps it true.
+    import pandas as pd
+
+    corpus = pd.read_csv(ROOT / "src" / "scamclf" / "data" / "bundled_corpus.csv.gz", dtype=str, keep_default_na=False)
+    counts = corpus.groupby(["source", "label"]).size().unstack(fill_value=0)
+    readme = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
+    total = re.search(r"## Bundled corpus: rows per source, language and label \(([\d,]+) rows\)", readme)
+    assert total is not None and int(total.group(1).replace(",", "")) == len(corpus)
+    table = {m[0]: (int(m[1]), int(m[2])) for m in re.findall(r"^\| (\w+) \| [^|]+ \| (\d+) \| (\d+) \|", readme, re.M)}
+    actual = {source: (int(row.get("legit", 0)), int(row.get("scam", 0))) for source, row in counts.iterrows()}
+    assert table == actual, "update the table in data/README.md from `python scripts/build_corpus.py`"
