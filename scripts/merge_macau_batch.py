@@ -134,6 +134,8 @@ def apply(staging: Path, merge: dict) -> None:
     sources_md = insert_sources(sources_path.read_text("utf-8"), merge["sources"])
     if merge["top"] is not None:
         sources_md = widen_range(sources_md, merge["top"])
+    # Stage the folder first: the reviewer's log is usually untracked, and git mv refuses those.
+    subprocess.run(["git", "add", "--", str(staging)], cwd=CORPUS, check=True)
     for path in [*merge["files"], merge["review"]]:
         subprocess.run(["git", "mv", str(path), str(CORPUS / path.name)], cwd=CORPUS, check=True)
     patterns_path.write_text(patterns_md, "utf-8")
@@ -162,7 +164,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, notes in merge["notes"]:
         print(f"\n### Notes and gaps from {name} (write paraphrases and gap bullets by hand)\n\n{notes}")
     if args.apply:
-        apply(staging, merge)
+        try:
+            apply(staging, merge)
+        except subprocess.CalledProcessError as error:
+            print(f"error: {' '.join(error.cmd)} failed (exit {error.returncode}); see git status", file=sys.stderr)
+            return 1
         print(f"\nmerged into {CORPUS}; now the datasheet section and scripts/build_corpus.py")
     return 0
 

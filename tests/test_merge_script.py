@@ -31,13 +31,14 @@ def merge(tmp_path, monkeypatch):
     (staging / "HASHES.md").write_text(
         f"| file | rows | sha256 |\n| --- | --- | --- |\n| en_14.jsonl | 1 | {digest} |\n"
     )
-    (staging / "REVIEW_BATCH14.md").write_text("# Review\n")
     (staging / "sources_en_14.md").write_text(
         "# Sources\n\n## (a) Patterns\n\n| id | description |\n| --- | --- |\n| P132 | new pattern |\n\n"
         "## (b) Sources\n\n| id | detail |\n| --- | --- |\n| P132 | new source |\n\n## Notes and gaps\n\n- a gap\n"
     )
     for args in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"]):
         subprocess.run(["git", *args], cwd=tmp_path, check=True)
+    # The reviewer's log arrives after the staged files were committed: untracked, as in real merges.
+    (staging / "REVIEW_BATCH14.md").write_text("# Review\n")
     monkeypatch.setattr(module, "CORPUS", corpus)
     return module, corpus, staging
 
