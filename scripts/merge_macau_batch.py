@@ -124,8 +124,15 @@ def insert_sources(text: str, rows: list[str]) -> str:
 
 
 def widen_range(text: str, top: int) -> str:
-    """Every ``P40..Pnnn`` range in ``text`` widened to end at ``top`` (never narrowed)."""
-    return RANGE.sub(lambda m: f"P40..P{max(int(m.group(1)), top)}", text)
+    """``text`` with its widest ``P40..Pnnn`` ranges (the "all ids" ones) widened to end at ``top``.
+
+    Narrower ranges ("P40..P59 for batch 4") name one batch's ids and stay as they are.
+    """
+    ends = [int(end) for end in RANGE.findall(text)]
+    if not ends or top <= max(ends):
+        return text
+    widest = max(ends)
+    return RANGE.sub(lambda m: f"P40..P{top}" if int(m.group(1)) == widest else m.group(0), text)
 
 
 def apply(staging: Path, merge: dict) -> None:

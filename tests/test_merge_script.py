@@ -19,7 +19,7 @@ def merge(tmp_path, monkeypatch):
     corpus.mkdir(parents=True)
     (corpus / "PATTERNS.md").write_text("# Pattern ids\n\n| id | public pattern |\n| --- | --- |\n| P01 | old |\n")
     (corpus / "SOURCES.md").write_text(
-        "# Public sources for the pattern ids (P00..P32, P40..P131)\n\nAll ids (P01..P32, P40..P131) are verified.\n"
+        "# Public sources for the pattern ids (P00..P32, P40..P131)\n\nAll ids (P01..P32, P40..P131) are verified (P40..P59 for batch 4).\n"
         "\n## Sources\n\n| id | detail |\n| --- | --- |\n| P01 | old source |\n\n## What each pattern relies on\n\n- P01: x\n"
     )
     (corpus / "en.jsonl").write_text('{"id": "en-1"}\n')
@@ -52,7 +52,7 @@ def test_merge_moves_files_appends_patterns_and_sources_and_widens_the_range(mer
     assert (corpus / "PATTERNS.md").read_text().endswith("| P01 | old |\n| P132 | new pattern |\n")
     sources = (corpus / "SOURCES.md").read_text()
     assert "| P01 | old source |\n| P132 | new source |\n\n## What each" in sources
-    assert sources.count("P40..P132") == 2 and "P131" not in sources
+    assert sources.count("P40..P132") == 2 and "P131" not in sources and "P40..P59 for batch 4" in sources
 
 
 def test_dry_run_changes_nothing(merge):
