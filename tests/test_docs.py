@@ -62,3 +62,7 @@ def test_data_readme_counts_match_the_bundled_corpus():
     table = {m[0]: (int(m[1]), int(m[2])) for m in re.findall(r"^\| (\w+) \| [^|]+ \| (\d+) \| (\d+) \|", readme, re.M)}
     actual = {source: (int(row.get("legit", 0)), int(row.get("scam", 0))) for source, row in counts.iterrows()}
     assert table == actual, "update the table in data/README.md from `python scripts/build_corpus.py`"
+    types = re.search(r"Rows per scamclf type among bundled scam rows \([\d.]+\): ([^.]+)\.", readme)
+    assert types is not None
+    listed = {name: int(n) for name, n in (item.rsplit(" ", 1) for item in types.group(1).split(", "))}
+    assert listed == corpus.loc[corpus["label"] == "scam", "scam_type"].value_counts().to_dict()
