@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import fasttext_baseline  # noqa: E402
+import macau_folds  # noqa: E402
 from build_corpus import SMS_SCAM_RULE  # noqa: E402
 
 from scamclf.api import in_domain_weights  # noqa: E402
@@ -43,15 +44,9 @@ from scamclf.evaluate import binary_metrics, format_table, macro_average  # noqa
 from scamclf.features import ScamFeatures  # noqa: E402
 from scamclf.model import ScamClassifier  # noqa: E402
 
-MACAU_FOLDS = 5
 # Switchboard conversations run to 13,000 characters; the shared README asks for call-length chunks.
 CHUNKED_SOURCES = {"switchboard_swda"}
 CHUNK_CHARS = 1500
-# Each Macau script family's fold, fixed (protocol change of 2026-12-06, before batch 14 was merged):
-# the class-balanced split of 0.21.0 regrouped families whenever a batch changed family sizes, and
-# the Macau figures moved with the regrouping as much as with the data. The file holds the split
-# StratifiedGroupKFold made on the 0.22.0 corpus, so 0.22.0's figures are unchanged.
-FOLDS_FILE = ROOT / "benchmarks" / "macau_folds.csv"
 HELD_TOGETHER = {"fraud_call_india": "sms_group", "sms_spam_uci": "sms_group"}
 
 
@@ -98,37 +93,9 @@ def load_all(shared: Path) -> pd.DataFrame:
     data = mask_label_leaks(data)
     data["group"] = data["source"].map(lambda s: HELD_TOGETHER.get(s, s))
     macau_rows = data["source"].str.startswith("macau_").to_numpy()
-    fold_of = macau_fold_map(data.loc[macau_rows, ["family", "label"]])
+    fold_of = macau_folds.fold_map(data.loc[macau_rows, ["family", "label"]])
     data.loc[macau_rows, "group"] = [f"macau_fold{fold_of[f]}" for f in data.loc[macau_rows, "family"]]
     return data
-
-
-def macau_fold_map(macau: pd.DataFrame, path: Path = FOLDS_FILE) -> dict[str, int]:
-    """The fold (1..MACAU_FOLDS) of every Macau script family in ``macau`` (columns family, label).
-
-    Families listed in ``benchmarks/macau_folds.csv`` keep their fold, so a corpus batch changes the
-    test rows of a fold, never which families share it. A family not yet listed goes, in name order,
-    to the fold holding the fewest rows of its class; it is named on stderr so the merge can add it
-    to the file.
-    """
-    pinned = pd.read_csv(path, dtype={"family": str, "fold": int, "label": str})
-    fold_of = dict(zip(pinned["family"], pinned["fold"], strict=True))
-    label_of = dict(zip(pinned["family"], pinned["label"], strict=True))
-    sizes = macau.groupby("family")["label"].agg(["first", "nunique", "size"])
-    for family, row in sizes.iterrows():
-        if row["nunique"] != 1 or (family in label_of and label_of[family] != row["first"]):
-            raise SystemExit(f"{path}: Macau family {family!r} must be all scam or all legit, as listed there")
-    load = {(k, lab): 0 for k in range(1, MACAU_FOLDS + 1) for lab in ("scam", "legit")}
-    for family, row in sizes.iterrows():
-        if family in fold_of:
-            load[fold_of[family], row["first"]] += int(row["size"])
-    for family, row in sizes.iterrows():
-        if family not in fold_of:
-            k = min(range(1, MACAU_FOLDS + 1), key=lambda k: (load[k, row["first"]], k))
-            fold_of[family] = k
-            load[k, row["first"]] += int(row["size"])
-            print(f"note: Macau family {family!r} is not in {path.name}; put in fold {k}", file=sys.stderr)
-    return fold_of
 
 
 def baseline_scorer(train: pd.DataFrame) -> Callable[[list[str]], np.ndarray]:
