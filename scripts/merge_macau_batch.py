@@ -3,18 +3,22 @@
 The mechanical part of the batch procedure in ``data/raw/macau/README.md``, done the same way
 every time:
 
-1. checks the staging folder (``data/raw/macau_batchN/``): its JSON-lines files, the hashes they
-   had as written (``HASHES.md``), the reviewer's log ``REVIEW_BATCHN.md`` and the ``sources_*.md``
-   files with their "(a) Patterns" and "(b) Sources" tables;
-2. refuses pattern ids already in ``PATTERNS.md`` and file names already in the corpus;
+1. checks the staging folder (``data/raw/macau_batchN/``, nothing else in it): its JSON-lines
+   files, ``HASHES.md`` listing each of them with its row count and its sha256 as written (the
+   hash may differ now: the review edits text), the reviewer's log ``REVIEW_BATCHN.md`` and the
+   ``sources_*.md`` files with their "(a) Patterns" and "(b) Sources" tables;
+2. refuses file names already in the corpus, pattern ids that are taken or do not continue from the
+   highest id in ``PATTERNS.md``, source rows for unknown ids, table rows it cannot parse, and
+   script families without a pinned fold in ``benchmarks/macau_folds.csv``;
 3. appends the (a) rows to ``PATTERNS.md``, the (b) rows after the last source row of
-   ``SOURCES.md``, and widens the id range named in its header;
-4. moves the JSON-lines files and the review log into ``data/raw/macau/`` (``git mv``) and
-   removes the staging folder;
-5. prints both hashes of every file (as written, as merged) for the datasheet, and the
-   "Notes and gaps" sections, whose paraphrases and gap bullets are written by hand.
+   ``SOURCES.md``, and widens its "all ids" ranges (``P40..Pnnn``) to the new highest id;
+4. moves the JSON-lines files and the review log into ``data/raw/macau/`` (``git mv``), writes the
+   two Markdown files atomically, and removes the staging folder;
+5. prints both hashes of every file (as written, as merged) for the datasheet, the "Notes and gaps"
+   sections, and the steps left to do by hand.
 
-Without ``--apply`` it only checks and prints what it would do. Run from the repository root:
+Every check runs before anything is changed. Without ``--apply`` it only checks and prints. Run from
+anywhere; a relative staging path is taken from the repository root:
 
     python scripts/merge_macau_batch.py data/raw/macau_batch14 [--apply]
 """
@@ -23,19 +27,48 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "raw" / "macau"
+FOLDS = ROOT / "benchmarks" / "macau_folds.csv"
 ROW = re.compile(r"^\| (P\d+) \|")
 RANGE = re.compile(r"P40\.\.P(\d+)")
+TABLE_FURNITURE = re.compile(r"^\| (id|-+) \|")
+
+HAND_STEPS = """Left to do by hand:
+- SOURCES.md: the status line ("P1xx..P1yy for batch N"), a paraphrase per new id (at most 20 words)
+  under "What each pattern relies on", and Gaps bullets from the notes above;
+- data/raw/macau/README.md: the batch's datasheet section (both hashes, the held-out result, what the
+  review changed, the shortcut audit) and the counts at its top;
+- python scripts/build_corpus.py, then the counts in data/README.md (tests/test_docs.py checks them);
+- git add data/raw/macau (the moves are staged, the two Markdown files are not)."""
 
 
 class MergeError(Exception):
     """A staging folder that cannot be merged as it stands."""
+
+
+@dataclass
+class MergePlan:
+    """Everything a merge changes, built and checked before anything is written."""
+
+    staging: Path
+    files: list[Path]
+    review: Path
+    hashes: dict[str, str]
+    patterns_md: str
+    sources_md: str
+    new_patterns: int
+    new_sources: int
+    notes: list[tuple[str, str]] = field(default_factory=list)
 
 
 def sha256(path: Path) -> str:
@@ -50,76 +83,72 @@ def section(text: str, heading: str, path: Path) -> str:
     return match.group(1)
 
 
-def table_rows(body: str) -> list[str]:
-    """The pattern rows (``| Pnnn | ...``) of a Markdown table."""
-    return [line for line in body.splitlines() if ROW.match(line)]
+def table_rows(body: str, path: Path, heading: str) -> list[tuple[str, str]]:
+    """(id, line) of every row of the Markdown table in ``body``; any other table line is an error."""
+    rows = []
+    for line in body.splitlines():
+        if not line.startswith("|") or TABLE_FURNITURE.match(line):
+            continue
+        match = ROW.match(line)
+        if match is None:
+            raise MergeError(f"{path}: under '{heading}', a row does not start with '| Pnnn |': {line[:60]!r}")
+        rows.append((match.group(1), line))
+    return rows
 
 
-def written_hashes(staging: Path) -> dict[str, str]:
-    """File name -> sha256 as recorded in the staging folder's HASHES.md."""
+def written_hashes(staging: Path, files: list[Path]) -> dict[str, str]:
+    """File name -> sha256 as written, from HASHES.md, whose row counts must match the files."""
     path = staging / "HASHES.md"
     if not path.is_file():
         raise MergeError(f"{path}: missing; record the hashes as written before the review")
-    found = dict(re.findall(r"^\| (\S+\.jsonl) \| \d+ \| ([0-9a-f]{64}) \|", path.read_text("utf-8"), flags=re.M))
-    if not found:
-        raise MergeError(f"{path}: no '| file | rows | sha256 |' rows")
-    return found
+    found = re.findall(r"^\| (\S+\.jsonl) \| (\d+) \| ([0-9a-f]{64}) \|", path.read_text("utf-8"), flags=re.M)
+    listed = {name: (int(rows), digest) for name, rows, digest in found}
+    if sorted(listed) != sorted(p.name for p in files):
+        raise MergeError(
+            f"{path}: lists {sorted(listed)} but the folder holds {[p.name for p in files]}; "
+            "list every staged .jsonl as '| file | rows | sha256 |'"
+        )
+    for file in files:
+        rows = sum(1 for line in file.read_text("utf-8").splitlines() if line.strip())
+        if rows != listed[file.name][0]:
+            raise MergeError(f"{file}: {rows} rows, but HASHES.md says {listed[file.name][0]}; rows were added or lost")
+    return {name: digest for name, (_, digest) in listed.items()}
 
 
-def plan(staging: Path) -> dict:
-    """Everything the merge will do, checked; raises MergeError on the first problem."""
-    if not staging.is_dir():
-        raise MergeError(f"{staging}: no such staging folder")
-    match = re.search(r"(\d+)$", staging.name)
-    if match is None:
-        raise MergeError(f"{staging}: name the folder macau_batchN")
-    batch = match.group(1)
-    review = staging / f"REVIEW_BATCH{batch}.md"
-    if not review.is_file():
-        raise MergeError(f"{review}: missing; an independent review comes before the merge")
-    hashes = written_hashes(staging)
-    files = sorted(staging.glob("*.jsonl"))
-    if sorted(p.name for p in files) != sorted(hashes):
-        raise MergeError(f"{staging}/HASHES.md lists {sorted(hashes)} but the folder holds {[p.name for p in files]}")
-    for path in [*files, review]:
-        if (CORPUS / path.name).exists():
-            raise MergeError(f"{CORPUS / path.name}: already exists; rename the staged file")
-    patterns_md = (CORPUS / "PATTERNS.md").read_text("utf-8")
-    known = set(re.findall(r"^\| (P\d+) \|", patterns_md, flags=re.M))
-    patterns, sources, notes = [], [], []
-    for path in sorted(staging.glob("sources_*.md")):
-        text = path.read_text("utf-8")
-        new_patterns = table_rows(section(text, "(a) Patterns", path))
-        new_sources = table_rows(section(text, "(b) Sources", path))
-        ids = [ROW.match(line).group(1) for line in new_patterns]
-        clash = sorted(set(ids) & known)
-        if clash:
-            raise MergeError(f"{path}: pattern ids {clash} are already in PATTERNS.md")
-        unsourced = sorted(set(ids) - {ROW.match(line).group(1) for line in new_sources})
-        if unsourced:
-            raise MergeError(f"{path}: new pattern ids {unsourced} have no row under '(b) Sources'")
-        known |= set(ids)
-        patterns += new_patterns
-        sources += new_sources
-        notes.append((path.name, section(text, "Notes and gaps", path).strip()))
-    numbers = sorted(int(line[3 : line.index(" ", 3)]) for line in patterns)
-    return {
-        "files": files,
-        "review": review,
-        "hashes": hashes,
-        "patterns": patterns,
-        "sources": sources,
-        "notes": notes,
-        "top": numbers[-1] if numbers else None,
-    }
+def pinned_families(path: Path | None = None) -> set[str]:
+    path = path or FOLDS
+    if not path.is_file():
+        raise MergeError(f"{path}: missing; it pins every script family to a benchmark fold")
+    return {line.split(",", 1)[0] for line in path.read_text("utf-8").splitlines()[1:] if line.strip()}
+
+
+def check_families(files: list[Path], folds: Path | None = None) -> None:
+    """Every script family in the staged rows must already have a pinned benchmark fold."""
+    folds = folds or FOLDS
+    pinned = pinned_families(folds)
+    for file in files:
+        for number, line in enumerate(file.read_text("utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                family = json.loads(line)["family"]
+            except (ValueError, KeyError, TypeError):
+                raise MergeError(f"{file}: row {number} is not a JSON object with a 'family'") from None
+            if family not in pinned:
+                raise MergeError(
+                    f"{file}: row {number} has family {family!r}, not in {folds.name}; add it there with a fold first"
+                )
 
 
 def insert_sources(text: str, rows: list[str]) -> str:
     """``SOURCES.md`` with ``rows`` after the last pattern row of its '## Sources' table."""
-    start = text.index("\n## Sources\n")
-    end = text.index("\n## ", start + 1)
-    lines = text[:end].split("\n")
-    last = max(i for i, line in enumerate(lines) if ROW.match(line))
+    start = text.find("\n## Sources\n")
+    end = text.find("\n## ", start + 1)
+    lines = text[:end].split("\n") if start >= 0 and end >= 0 else []
+    pattern_lines = [i for i, line in enumerate(lines) if i > 0 and ROW.match(line)]
+    if not pattern_lines:
+        raise MergeError(f"{CORPUS / 'SOURCES.md'}: no '## Sources' table with '| Pnnn |' rows before the next section")
+    last = pattern_lines[-1]
     return "\n".join(lines[: last + 1] + rows + lines[last + 1 :]) + text[end:]
 
 
@@ -135,48 +164,120 @@ def widen_range(text: str, top: int) -> str:
     return RANGE.sub(lambda m: f"P40..P{top}" if int(m.group(1)) == widest else m.group(0), text)
 
 
-def apply(staging: Path, merge: dict) -> None:
-    patterns_path, sources_path = CORPUS / "PATTERNS.md", CORPUS / "SOURCES.md"
-    patterns_md = patterns_path.read_text("utf-8").rstrip("\n") + "\n" + "\n".join(merge["patterns"]) + "\n"
-    sources_md = insert_sources(sources_path.read_text("utf-8"), merge["sources"])
-    if merge["top"] is not None:
-        sources_md = widen_range(sources_md, merge["top"])
+def plan(staging: Path) -> MergePlan:
+    """Everything the merge will do, checked; raises MergeError on the first problem."""
+    if not staging.is_dir():
+        raise MergeError(f"{staging}: no such staging folder")
+    match = re.fullmatch(r"macau_batch(\d+)", staging.name)
+    if match is None:
+        raise MergeError(f"{staging}: name the staging folder macau_batchN")
+    review = staging / f"REVIEW_BATCH{match.group(1)}.md"
+    if not review.is_file():
+        raise MergeError(f"{review}: missing; an independent review comes before the merge")
+    files = sorted(staging.glob("*.jsonl"))
+    sources_files = sorted(staging.glob("sources_*.md"))
+    expected = {*files, *sources_files, review, staging / "HASHES.md"}
+    stray = sorted(p.name for p in staging.iterdir() if p not in expected)
+    if stray:
+        raise MergeError(f"{staging}: unexpected {stray}; move them out (the folder is deleted after the merge)")
+    hashes = written_hashes(staging, files)
+    for path in [*files, review]:
+        if (CORPUS / path.name).exists():
+            raise MergeError(f"{CORPUS / path.name}: already exists; rename the staged file")
+    check_families(files)
+    patterns_md = (CORPUS / "PATTERNS.md").read_text("utf-8")
+    known = set(re.findall(r"^\| (P\d+) \|", patterns_md, flags=re.M))
+    top = max((int(p[1:]) for p in known), default=0)
+    patterns, sources, notes = [], [], []
+    for path in sources_files:
+        text = path.read_text("utf-8")
+        new_patterns = table_rows(section(text, "(a) Patterns", path), path, "(a) Patterns")
+        new_sources = table_rows(section(text, "(b) Sources", path), path, "(b) Sources")
+        ids = [pid for pid, _ in new_patterns]
+        clash = sorted(set(ids) & known)
+        if clash:
+            raise MergeError(f"{path}: pattern ids {clash} are already in PATTERNS.md or an earlier sources file")
+        known |= set(ids)
+        unsourced = sorted(set(ids) - {pid for pid, _ in new_sources})
+        if unsourced:
+            raise MergeError(f"{path}: new pattern ids {unsourced} have no row under '(b) Sources'")
+        unknown = sorted({pid for pid, _ in new_sources} - known)
+        if unknown:
+            raise MergeError(f"{path}: source rows for {unknown}, which neither PATTERNS.md nor the batch defines")
+        patterns += new_patterns
+        sources += [line for _, line in new_sources]
+        notes.append((path.name, section(text, "Notes and gaps", path).strip()))
+    numbers = sorted(int(pid[1:]) for pid, _ in patterns)
+    if numbers != list(range(top + 1, top + 1 + len(numbers))):
+        raise MergeError(f"{staging}: new pattern ids {numbers} must continue from P{top} without gaps; renumber them")
+    if patterns:
+        patterns_md = patterns_md.rstrip("\n") + "\n" + "\n".join(line for _, line in patterns) + "\n"
+    sources_md = (CORPUS / "SOURCES.md").read_text("utf-8")
+    if sources:
+        sources_md = insert_sources(sources_md, sources)
+    if numbers:
+        sources_md = widen_range(sources_md, numbers[-1])
+    return MergePlan(staging, files, review, hashes, patterns_md, sources_md, len(patterns), len(sources), notes)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def apply(merge: MergePlan) -> None:
+    """Move the files with git, then write PATTERNS.md and SOURCES.md and remove the staging folder."""
+    git = ["git", "-C", str(CORPUS)]
     # Stage the folder first: the reviewer's log is usually untracked, and git mv refuses those.
-    subprocess.run(["git", "add", "--", str(staging)], cwd=CORPUS, check=True)
-    for path in [*merge["files"], merge["review"]]:
-        subprocess.run(["git", "mv", str(path), str(CORPUS / path.name)], cwd=CORPUS, check=True)
-    patterns_path.write_text(patterns_md, "utf-8")
-    sources_path.write_text(sources_md, "utf-8")
-    subprocess.run(["git", "rm", "-r", "-q", "--cached", "--ignore-unmatch", str(staging)], cwd=CORPUS, check=True)
-    for path in sorted(staging.iterdir()):
+    subprocess.run([*git, "add", "--", str(merge.staging)], check=True)
+    moves = [(path, CORPUS / path.name) for path in [*merge.files, merge.review]]
+    for source, target in moves:  # a dry run of every move before the first one
+        subprocess.run([*git, "mv", "-n", str(source), str(target)], check=True, capture_output=True)
+    for source, target in moves:
+        subprocess.run([*git, "mv", str(source), str(target)], check=True)
+    write_atomically(CORPUS / "PATTERNS.md", merge.patterns_md)
+    write_atomically(CORPUS / "SOURCES.md", merge.sources_md)
+    subprocess.run([*git, "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", str(merge.staging)], check=True)
+    for path in merge.staging.iterdir():  # only the files plan() expected are left
         path.unlink()
-    staging.rmdir()
+    merge.staging.rmdir()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("staging", type=Path, help="the staging folder, e.g. data/raw/macau_batch14")
+    parser.add_argument(
+        "staging", type=Path, help="the staging folder, e.g. data/raw/macau_batch14 (from the repo root)"
+    )
     parser.add_argument("--apply", action="store_true", help="merge (default: check and print only)")
     args = parser.parse_args(argv)
     staging = args.staging if args.staging.is_absolute() else ROOT / args.staging
     try:
         merge = plan(staging)
-    except MergeError as error:
+    except (MergeError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print("| file | as written (HASHES.md) | as merged |\n| --- | --- | --- |")
-    for path in merge["files"]:
-        print(f"| {path.name} | {merge['hashes'][path.name]} | {sha256(path)} |")
-    print(f"\n{len(merge['patterns'])} pattern rows and {len(merge['sources'])} source rows to add")
-    for name, notes in merge["notes"]:
-        print(f"\n### Notes and gaps from {name} (write paraphrases and gap bullets by hand)\n\n{notes}")
+    for path in merge.files:
+        print(f"| {path.name} | {merge.hashes[path.name]} | {sha256(path)} |")
+    print(f"\n{merge.new_patterns} pattern rows and {merge.new_sources} source rows to add")
+    for name, notes in merge.notes:
+        print(f"\n### Notes and gaps from {name}\n\n{notes}")
     if args.apply:
         try:
-            apply(staging, merge)
+            apply(merge)
         except subprocess.CalledProcessError as error:
             print(f"error: {' '.join(error.cmd)} failed (exit {error.returncode}); see git status", file=sys.stderr)
             return 1
-        print(f"\nmerged into {CORPUS}; now the datasheet section and scripts/build_corpus.py")
+        except OSError as error:
+            print(f"error: {error}; see git status", file=sys.stderr)
+            return 1
+        print(f"\nmerged into {CORPUS}.\n{HAND_STEPS}")
     return 0
 
 
