@@ -58,11 +58,18 @@ def test_data_readme_counts_match_the_bundled_corpus():
     counts = corpus.groupby(["source", "label"]).size().unstack(fill_value=0)
     readme = (ROOT / "data" / "README.md").read_text(encoding="utf-8")
     total = re.search(r"## Bundled corpus: rows per source, language and label \(([\d,]+) rows\)", readme)
-    assert total is not None and int(total.group(1).replace(",", "")) == len(corpus)
+    assert total is not None, (
+        "data/README.md lost its '## Bundled corpus: rows per source, language and label (N rows)' heading"
+    )
+    assert int(total.group(1).replace(",", "")) == len(corpus), "update the row total in data/README.md's heading"
     table = {m[0]: (int(m[1]), int(m[2])) for m in re.findall(r"^\| (\w+) \| [^|]+ \| (\d+) \| (\d+) \|", readme, re.M)}
     actual = {source: (int(row.get("legit", 0)), int(row.get("scam", 0))) for source, row in counts.iterrows()}
     assert table == actual, "update the table in data/README.md from `python scripts/build_corpus.py`"
     types = re.search(r"Rows per scamclf type among bundled scam rows \([\d.]+\): ([^.]+)\.", readme)
-    assert types is not None
+    assert types is not None, (
+        "data/README.md lost its 'Rows per scamclf type among bundled scam rows (version): ...' line"
+    )
     listed = {name: int(n) for name, n in (item.rsplit(" ", 1) for item in types.group(1).split(", "))}
-    assert listed == corpus.loc[corpus["label"] == "scam", "scam_type"].value_counts().to_dict()
+    assert listed == corpus.loc[corpus["label"] == "scam", "scam_type"].value_counts().to_dict(), (
+        "update the scam-type counts in data/README.md from the bundled corpus"
+    )
