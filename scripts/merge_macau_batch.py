@@ -4,8 +4,9 @@ The mechanical part of the batch procedure in ``data/raw/macau/README.md``, done
 every time:
 
 1. checks the staging folder (``data/raw/macau_batchN/``, nothing else in it): its JSON-lines
-   files, ``HASHES.md`` listing each of them with its row count and its sha256 as written (the
-   hash may differ now: the review edits text), the reviewer's log ``REVIEW_BATCHN.md`` and the
+   files, ``HASHES.md`` listing each of them with its row count and its sha256 as written (checked
+   against the files in the commit that added ``HASHES.md``; the hash may differ now: the review
+   edits text), the reviewer's log ``REVIEW_BATCHN.md`` and the
    ``sources_*.md`` files with their "(a) Patterns" and "(b) Sources" tables;
 2. refuses file names already in the corpus, pattern ids that are taken or do not continue from the
    highest id in ``PATTERNS.md``, source rows for unknown ids, table rows it cannot parse, and
@@ -115,6 +116,32 @@ def written_hashes(staging: Path, files: list[Path]) -> dict[str, str]:
     return {name: digest for name, (_, digest) in listed.items()}
 
 
+def check_committed(staging: Path, files: list[Path], hashes: dict[str, str]) -> str:
+    """The commit that first recorded HASHES.md; each staged file there must have the listed hash.
+
+    This is what makes "as written" true: the hashes were committed with the files before the
+    held-out scoring and the review, and the files in that commit are the ones hashed.
+    """
+    git = ["git", "-C", str(staging)]
+    found = subprocess.run(
+        [*git, "log", "--diff-filter=A", "--format=%H", "--", "HASHES.md"], capture_output=True, text=True
+    )
+    commits = found.stdout.split()
+    if found.returncode != 0 or not commits:
+        raise MergeError(f"{staging / 'HASHES.md'}: not committed; commit the staged files with their hashes first")
+    first = commits[-1]
+    top = Path(subprocess.run([*git, "rev-parse", "--show-toplevel"], capture_output=True, text=True).stdout.strip())
+    for file in files:
+        relative = file.resolve().relative_to(top.resolve()).as_posix()
+        shown = subprocess.run([*git, "show", f"{first}:{relative}"], capture_output=True)
+        if shown.returncode != 0 or hashlib.sha256(shown.stdout).hexdigest() != hashes[file.name]:
+            raise MergeError(
+                f"{file}: not committed with the hash HASHES.md lists (commit {first[:7]}); "
+                "the hashes must be of the files as committed before the review"
+            )
+    return first
+
+
 def pinned_families(path: Path | None = None) -> set[str]:
     path = path or FOLDS
     if not path.is_file():
@@ -181,6 +208,7 @@ def plan(staging: Path) -> MergePlan:
     if stray:
         raise MergeError(f"{staging}: unexpected {stray}; move them out (the folder is deleted after the merge)")
     hashes = written_hashes(staging, files)
+    check_committed(staging, files, hashes)
     for path in [*files, review]:
         if (CORPUS / path.name).exists():
             raise MergeError(f"{CORPUS / path.name}: already exists; rename the staged file")

@@ -96,7 +96,7 @@ def test_dry_run_changes_nothing(merge):
 
 def test_a_failed_git_step_is_one_line_and_leaves_the_tables_alone(merge, capsys):
     module, corpus, staging = merge
-    shutil.rmtree(corpus.parents[2] / ".git")
+    (corpus.parents[2] / ".git" / "index.lock").write_text("")  # another git process holds the index
     before = (corpus / "PATTERNS.md").read_text(), (corpus / "SOURCES.md").read_text()
     assert module.main([str(staging), "--apply"]) == 1
     err = capsys.readouterr().err
@@ -107,6 +107,38 @@ def test_a_failed_git_step_is_one_line_and_leaves_the_tables_alone(merge, capsys
 
 def _sources_with(pid: str, extra: str = "") -> str:
     return SOURCES.format(pid=pid) + extra
+
+
+def _commit(root: Path, message: str) -> None:
+    subprocess.run(["git", "add", "."], cwd=root, check=True)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], cwd=root, check=True)
+
+
+def test_hashes_must_be_committed_with_the_files_they_hash(merge, capsys):
+    module, corpus, staging = merge
+    root = corpus.parents[2]
+    # Files edited after the hashes were committed are fine (the review edits text) ...
+    (staging / "en_14.jsonl").write_text(ROW.replace("hello", "hello there"))
+    assert module.main([str(staging)]) == 0
+    # ... but the hashes must be those of the files in the commit that recorded them.
+    digest = "0" * 64
+    (staging / "HASHES.md").write_text(
+        f"| file | rows | sha256 |\n| --- | --- | --- |\n| en_14.jsonl | 1 | {digest} |\n"
+    )
+    _commit(root, "hashes changed afterwards")
+    assert module.main([str(staging)]) == 1
+    assert "not committed with the hash HASHES.md lists" in capsys.readouterr().err
+
+
+def test_uncommitted_hashes_are_refused(merge, capsys):
+    module, corpus, staging = merge
+    root = corpus.parents[2]
+    shutil.rmtree(root / ".git")  # a history in which the batch was never committed
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    (root / ".gitignore").write_text("data/raw/macau_batch14/\n")
+    _commit(root, "corpus only")
+    assert module.main([str(staging)]) == 1
+    assert "not committed; commit the staged files with their hashes first" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
