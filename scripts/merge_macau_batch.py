@@ -29,17 +29,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scamclf.dataset import atomic_write_bytes
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import macau_folds  # noqa: E402
+
 CORPUS = ROOT / "data" / "raw" / "macau"
-FOLDS = ROOT / "benchmarks" / "macau_folds.csv"
+FOLDS = macau_folds.FOLDS_FILE
 ROW = re.compile(r"^\| (P\d+) \|")
 RANGE = re.compile(r"P40\.\.P(\d+)")
 TABLE_FURNITURE = re.compile(r"^\| (id|-+) \|")
@@ -97,8 +101,9 @@ def table_rows(body: str, path: Path, heading: str) -> list[tuple[str, str]]:
     return rows
 
 
-def written_hashes(staging: Path, files: list[Path]) -> dict[str, str]:
+def written_hashes(staging: Path, lines: dict[Path, list[str]]) -> dict[str, str]:
     """File name -> sha256 as written, from HASHES.md, whose row counts must match the files."""
+    files = list(lines)
     path = staging / "HASHES.md"
     if not path.is_file():
         raise MergeError(f"{path}: missing; record the hashes as written before the review")
@@ -110,14 +115,14 @@ def written_hashes(staging: Path, files: list[Path]) -> dict[str, str]:
             "list every staged .jsonl as '| file | rows | sha256 |'"
         )
     for file in files:
-        rows = sum(1 for line in file.read_text("utf-8").splitlines() if line.strip())
+        rows = sum(1 for line in lines[file] if line.strip())
         if rows != listed[file.name][0]:
             raise MergeError(f"{file}: {rows} rows, but HASHES.md says {listed[file.name][0]}; rows were added or lost")
     return {name: digest for name, (_, digest) in listed.items()}
 
 
-def check_committed(staging: Path, files: list[Path], hashes: dict[str, str]) -> str:
-    """The commit that first recorded HASHES.md; each staged file there must have the listed hash.
+def check_committed(staging: Path, files: list[Path], hashes: dict[str, str]) -> None:
+    """Each staged file must have the listed hash in the commit that first recorded HASHES.md.
 
     This is what makes "as written" true: the hashes were committed with the files before the
     held-out scoring and the review, and the files in that commit are the ones hashed.
@@ -139,22 +144,14 @@ def check_committed(staging: Path, files: list[Path], hashes: dict[str, str]) ->
                 f"{file}: not committed with the hash HASHES.md lists (commit {first[:7]}); "
                 "the hashes must be of the files as committed before the review"
             )
-    return first
 
 
-def pinned_families(path: Path | None = None) -> set[str]:
-    path = path or FOLDS
-    if not path.is_file():
-        raise MergeError(f"{path}: missing; it pins every script family to a benchmark fold")
-    return {line.split(",", 1)[0] for line in path.read_text("utf-8").splitlines()[1:] if line.strip()}
-
-
-def check_families(files: list[Path], folds: Path | None = None) -> None:
+def check_families(lines: dict[Path, list[str]], folds: Path | None = None) -> None:
     """Every script family in the staged rows must already have a pinned benchmark fold."""
     folds = folds or FOLDS
-    pinned = pinned_families(folds)
-    for file in files:
-        for number, line in enumerate(file.read_text("utf-8").splitlines(), start=1):
+    pinned = set(macau_folds.read_pinned(folds)["family"])
+    for file, file_lines in lines.items():
+        for number, line in enumerate(file_lines, start=1):
             if not line.strip():
                 continue
             try:
@@ -207,12 +204,13 @@ def plan(staging: Path) -> MergePlan:
     stray = sorted(p.name for p in staging.iterdir() if p not in expected)
     if stray:
         raise MergeError(f"{staging}: unexpected {stray}; move them out (the folder is deleted after the merge)")
-    hashes = written_hashes(staging, files)
+    lines = {file: file.read_text("utf-8").splitlines() for file in files}
+    hashes = written_hashes(staging, lines)
     check_committed(staging, files, hashes)
     for path in [*files, review]:
         if (CORPUS / path.name).exists():
             raise MergeError(f"{CORPUS / path.name}: already exists; rename the staged file")
-    check_families(files)
+    check_families(lines)
     patterns_md = (CORPUS / "PATTERNS.md").read_text("utf-8")
     known = set(re.findall(r"^\| (P\d+) \|", patterns_md, flags=re.M))
     top = max((int(p[1:]) for p in known), default=0)
@@ -248,17 +246,6 @@ def plan(staging: Path) -> MergePlan:
     return MergePlan(staging, files, review, hashes, patterns_md, sources_md, len(patterns), len(sources), notes)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def apply(merge: MergePlan) -> None:
     """Move the files with git, then write PATTERNS.md and SOURCES.md and remove the staging folder."""
     git = ["git", "-C", str(CORPUS)]
@@ -269,8 +256,8 @@ def apply(merge: MergePlan) -> None:
         subprocess.run([*git, "mv", "-n", str(source), str(target)], check=True, capture_output=True)
     for source, target in moves:
         subprocess.run([*git, "mv", str(source), str(target)], check=True)
-    write_atomically(CORPUS / "PATTERNS.md", merge.patterns_md)
-    write_atomically(CORPUS / "SOURCES.md", merge.sources_md)
+    for name, text in (("PATTERNS.md", merge.patterns_md), ("SOURCES.md", merge.sources_md)):
+        atomic_write_bytes(CORPUS / name, text.encode("utf-8"), force=True, what=name)
     subprocess.run([*git, "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", str(merge.staging)], check=True)
     for path in merge.staging.iterdir():  # only the files plan() expected are left
         path.unlink()
