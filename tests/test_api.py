@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 import scamclf
 from scamclf.api import MAX_TRANSCRIPT_CHARS, resolve_model_path
 from scamclf.errors import DataError, OutputExistsError
+from scamclf.evaluate import length_bands
 
 
 def test_public_api_is_importable():
@@ -126,6 +127,9 @@ def test_evaluate_reports_by_group(fitted, corpus):
     report, y, proba = fitted.evaluate(corpus, group_cols=["source"])
     assert report["overall"]["rows"] == len(corpus) == len(y) == len(proba)
     assert set(report["by"]["source"]["groups"]) == {"alpha", "beta", "gamma"}
+    bands = report["by_length"]
+    assert sum(m["rows"] for m in bands.values()) == len(corpus)
+    assert set(bands) == set(length_bands(corpus["text"].str.len()))
 
 
 @given(st.lists(st.text(), min_size=1, max_size=8))

@@ -150,6 +150,17 @@ def test_evaluate_writes_report(model_path, corpus_path, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "r" / "report.json").exists() and (tmp_path / "r" / "score_histogram.png").exists()
+    assert "## By transcript length" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_evaluate_prints_the_length_table_when_lengths_differ(model_path, corpus, tmp_path):
+    frame = corpus[["text", "label"]].copy()
+    frame.loc[len(frame)] = [" ".join(["hello this is a long ordinary call about dinner"] * 40), "legit"]
+    path = tmp_path / "mixed_lengths.csv"
+    frame.to_csv(path, index=False)
+    result = _invoke("evaluate", path, "--model-path", model_path)
+    assert result.exit_code == 0, result.output
+    assert "By transcript length" in result.output and "1000-2999 chars" in result.output
 
 
 def test_console_script_scores_a_file_in_a_real_process(scamclf_exe, model_path, corpus_path, tmp_path):

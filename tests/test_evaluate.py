@@ -1,8 +1,18 @@
 import json
 
 import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from scamclf.evaluate import binary_metrics, evaluation_report, format_table, reliability_curve, write_report
+from scamclf.evaluate import (
+    binary_metrics,
+    evaluation_report,
+    format_table,
+    length_bands,
+    reliability_curve,
+    write_report,
+)
 
 
 def test_binary_metrics_counts_and_rates():
@@ -45,3 +55,44 @@ def test_write_report_writes_json_markdown_and_plots(tmp_path):
 def test_format_table_is_markdown():
     text = format_table({"a": binary_metrics(np.array([1, 0]), np.array([0.9, 0.1]), 0.5)})
     assert text.splitlines()[1].startswith("| -")
+
+
+@pytest.mark.parametrize(
+    ("length", "band"),
+    [
+        (0, "1: under 200 chars"),
+        (199, "1: under 200 chars"),
+        (200, "2: 200-999 chars"),
+        (999, "2: 200-999 chars"),
+        (1000, "3: 1000-2999 chars"),
+        (2999, "3: 1000-2999 chars"),
+        (3000, "4: 3000+ chars"),
+        (10**7, "4: 3000+ chars"),
+    ],
+)
+def test_length_bands_put_each_edge_in_the_band_it_opens(length, band):
+    assert length_bands([length]).tolist() == [band]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**9), min_size=1, max_size=50))
+def test_length_bands_sort_as_the_lengths_do(lengths):
+    assert len(length_bands(lengths)) == len(lengths)
+    ordered = length_bands(sorted(lengths)).tolist()
+    assert ordered == sorted(ordered)  # the labels' own order is the lengths' order
+
+
+def test_report_breaks_metrics_down_by_transcript_length(tmp_path):
+    y = np.array([0, 0, 1, 1, 0, 1])
+    p = np.array([0.1, 0.6, 0.8, 0.9, 0.7, 0.3])
+    lengths = [50, 80, 120, 1500, 1800, 5000]
+    report = evaluation_report(y, p, threshold=0.5, lengths=lengths)
+    table = report["by_length"]
+    assert list(table) == ["1: under 200 chars", "3: 1000-2999 chars", "4: 3000+ chars"]
+    assert table["1: under 200 chars"]["false_positive_rate"] == 0.5
+    assert table["3: 1000-2999 chars"]["confusion"] == {"tn": 0, "fp": 1, "fn": 0, "tp": 1}
+    assert table["4: 3000+ chars"]["recall"] == 0.0
+    assert sum(m["rows"] for m in table.values()) == len(y)
+    write_report(report, tmp_path, y, p)
+    assert "## By transcript length" in (tmp_path / "report.md").read_text()
+    assert json.loads((tmp_path / "report.json").read_text())["by_length"] == table
+    assert "by_length" not in evaluation_report(y, p, threshold=0.5)

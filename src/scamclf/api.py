@@ -455,7 +455,8 @@ class ScamModel:
         proba = self.estimator.predict_proba(kept[text_col].astype(str).tolist())[:, 1]
         t = self.threshold if threshold is None else threshold
         groups = {c: kept[c].astype(str).to_numpy() for c in group_cols}
-        report = evaluation_report(y, proba, threshold=t, groups=groups)
+        lengths = kept[text_col].astype(str).str.len().to_numpy()
+        report = evaluation_report(y, proba, threshold=t, groups=groups, lengths=lengths)
         if by_turn or call_id_col is not None:
             from .turns import TurnScorer, split_turns
 

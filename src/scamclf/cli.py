@@ -676,6 +676,8 @@ def evaluate(
             typer.echo("\nEarly detection (turn by turn):\n" + format_early_detection(report["early_detection"]))
         for name, block in report["by"].items():
             typer.echo(f"\nBy {name}:\n" + format_table(block["groups"], name))
+        if len(report.get("by_length", {})) > 1:
+            typer.echo("\nBy transcript length:\n" + format_table(report["by_length"], "length"))
         if report_dir is not None:
             written = write_report(report, report_dir, y, proba, force=force)
             _err(f"Report: {', '.join(str(p) for p in written)}")
