@@ -160,3 +160,50 @@ def test_one_class_file_trains_with_the_bundled_corpus(tmp_path, corpus):
         scamclf.training_frame([path])
     frame = scamclf.training_frame([path], with_bundled=True)
     assert set(frame["label"]) == {"scam", "legit"}
+
+
+def _weights_by(frame, weights):
+    from scamclf.model import row_languages, source_weights
+
+    y = (frame["label"] == "scam").to_numpy().astype(int)
+    base = source_weights(
+        y, frame["source"].astype(str).to_numpy(), row_languages(frame["text"].tolist(), frame["lang"])
+    )
+    return frame.assign(w=base * weights)
+
+
+def test_training_weights_balance_scam_and_legit_within_each_language_and_domain():
+    from scamclf.api import in_domain_weights, training_weights
+
+    frame = scamclf.training_frame()
+    new = _weights_by(frame, training_weights(frame))
+    old = _weights_by(frame, in_domain_weights(frame["source"]))
+    domain = np.where(frame["source"].str.startswith("macau_"), "macau", "public")
+    for (_, _), cell in new.groupby([frame["lang"], domain]):
+        totals = cell.groupby("label")["w"].sum()
+        if len(totals) == 2:
+            assert totals["scam"] == pytest.approx(totals["legit"], rel=1e-9)
+    # Each language and each domain within it keeps the weight the Macau boost gave it.
+    pd.testing.assert_series_equal(
+        new.groupby([frame["lang"], domain])["w"].sum(), old.groupby([frame["lang"], domain])["w"].sum()
+    )
+    english_macau = new[frame["source"] == "macau_en"].groupby("label")["w"].sum()
+    assert english_macau["scam"] == pytest.approx(english_macau["legit"])  # it was 81% scam before 0.24.0
+
+
+def test_training_weights_leave_a_one_class_stratum_as_the_boost_made_it():
+    from scamclf.api import IN_DOMAIN_WEIGHT, training_weights
+
+    frame = pd.DataFrame(
+        {
+            "text": ["hello bank", "your balance", "safe account now", "see you", "police here pay", "dinner?"],
+            "label": ["legit", "legit", "scam", "legit", "scam", "legit"],
+            "source": ["b77", "b77", "macau_en", "macau_en", "macau_en", "macau_en"],
+            "lang": ["en"] * 6,
+        }
+    )
+    w = training_weights(frame)
+    assert w[:2].tolist() == [1.0, 1.0]  # public English holds legit rows only: nothing to balance
+    weighted = _weights_by(frame, w)[2:]
+    assert weighted[weighted.label == "scam"].w.sum() == pytest.approx(weighted[weighted.label == "legit"].w.sum())
+    assert weighted.w.sum() == pytest.approx(_weights_by(frame, np.array([1, 1] + [IN_DOMAIN_WEIGHT] * 4))[2:].w.sum())

@@ -73,6 +73,15 @@ def script_of(text: str) -> str:
     return "cjk" if letters and len(_CJK_RE.findall(text[:2000])) >= 0.2 * letters else "latin"
 
 
+def row_languages(texts: list[str], lang: Any = None) -> np.ndarray:
+    """The language stratum of each row: its ``lang`` value, else :func:`script_of` its text."""
+    given = [None] * len(texts) if lang is None else list(lang)
+    return np.asarray(
+        [str(v) if v not in (None, "") and v == v else script_of(str(t)) for v, t in zip(given, texts, strict=True)],
+        dtype=object,
+    )
+
+
 _GRID_STEP = 0.005
 _THRESHOLD_GRID = np.round(np.arange(0.025, 0.9901, _GRID_STEP), 4)
 
@@ -455,14 +464,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         if len(np.unique(y_int)) < 2:
             raise ValueError("Training needs both scam and legit rows; y holds one class only.")
         groups_arr = None if groups is None else np.asarray([str(g) for g in groups])
-        given = [None] * len(texts) if lang is None else list(lang)
-        languages = np.asarray(
-            [
-                str(v) if v not in (None, "") and v == v else script_of(str(t))
-                for v, t in zip(given, texts, strict=True)
-            ],
-            dtype=object,
-        )
+        languages = row_languages(texts, lang)
         weights = source_weights(y_int, groups_arr, languages) if self.balance_sources else source_weights(y_int, None)
         if sample_weight is not None:
             weights = weights * np.asarray(sample_weight, dtype=np.float64)
