@@ -191,8 +191,8 @@ def test_training_weights_balance_scam_and_legit_within_each_language_and_domain
     assert english_macau["scam"] == pytest.approx(english_macau["legit"])  # it was 81% scam before 0.24.0
 
 
-def test_training_weights_leave_a_one_class_stratum_as_the_boost_made_it():
-    from scamclf.api import IN_DOMAIN_WEIGHT, training_weights
+def test_training_weights_rebalance_a_language_whose_public_part_holds_one_class():
+    from scamclf.api import training_weights
 
     frame = pd.DataFrame(
         {
@@ -202,8 +202,39 @@ def test_training_weights_leave_a_one_class_stratum_as_the_boost_made_it():
             "lang": ["en"] * 6,
         }
     )
-    w = training_weights(frame)
-    assert w[:2].tolist() == [1.0, 1.0]  # public English holds legit rows only: nothing to balance
-    weighted = _weights_by(frame, w)[2:]
-    assert weighted[weighted.label == "scam"].w.sum() == pytest.approx(weighted[weighted.label == "legit"].w.sum())
-    assert weighted.w.sum() == pytest.approx(_weights_by(frame, np.array([1, 1] + [IN_DOMAIN_WEIGHT] * 4))[2:].w.sum())
+    weighted = _weights_by(frame, training_weights(frame))
+    totals = weighted.groupby("label")["w"].sum()
+    assert totals["scam"] == pytest.approx(totals["legit"])  # English as a whole stays balanced
+    # Labels in any accepted spelling count the same.
+    numeric = frame.assign(label=frame["label"].map({"scam": 1, "legit": 0}))
+    np.testing.assert_allclose(training_weights(numeric), training_weights(frame))
+
+
+def test_train_fits_with_scam_and_legit_balanced_per_language_and_domain(monkeypatch):
+    from scamclf.model import ScamClassifier
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def spy(self, Xf, y, w, *args, **kwargs):
+        seen["y"], seen["w"] = y, w
+        raise Stop
+
+    monkeypatch.setattr(ScamClassifier, "_linear_fits", spy)
+    labels = ["s", "l", "l", "l", "s", "s", "l", "l", "l", "l", "s", "l"]
+    frame = pd.DataFrame(
+        {
+            "text": [f"call number {i} about the bank and a parcel" for i in range(24)],
+            "label": [{"s": "scam", "l": "legit"}[v] for v in labels * 2],
+            "source": (["macau_en"] * 6 + ["robo", "b77", "b77", "b77", "robo", "b77"]) * 2,
+            "lang": ["en"] * 24,
+        }
+    )
+    with pytest.raises(Stop):
+        scamclf.train(frame, random_split=False)
+    y, w = seen["y"], seen["w"]
+    macau = (frame["source"] == "macau_en").to_numpy()
+    for rows in (macau, ~macau):
+        assert w[rows & (y == 1)].sum() == pytest.approx(w[rows & (y == 0)].sum())

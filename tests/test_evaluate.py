@@ -96,3 +96,14 @@ def test_report_breaks_metrics_down_by_transcript_length(tmp_path):
     assert "## By transcript length" in (tmp_path / "report.md").read_text()
     assert json.loads((tmp_path / "report.json").read_text())["by_length"] == table
     assert "by_length" not in evaluation_report(y, p, threshold=0.5)
+
+
+@pytest.mark.parametrize("bad", [[float("nan")], [-1], [[1, 2]]])
+def test_length_bands_refuse_what_is_not_a_length(bad):
+    with pytest.raises(ValueError, match="lengths must be"):
+        length_bands(bad)
+
+
+def test_report_refuses_lengths_of_another_size():
+    with pytest.raises(ValueError, match="2 values for 3 transcripts"):
+        evaluation_report(np.array([0, 1, 1]), np.array([0.1, 0.9, 0.8]), threshold=0.5, lengths=[10, 20])

@@ -20,6 +20,7 @@ from .config import (
     MODEL_ENV_VAR,
     OUTPUT_COLUMNS,
     TURN_COLUMNS,
+    normalise_label,
     user_model_path,
 )
 from .dataset import (
@@ -54,6 +55,7 @@ __all__ = [
     "score_file",
     "train",
     "training_frame",
+    "training_weights",
 ]
 
 # Scoring reads at most this much of one transcript: the opening of a call carries the script,
@@ -106,26 +108,30 @@ def training_weights(frame: pd.DataFrame) -> np.ndarray:
     ``ScamClassifier`` balances sources, and scam against legit within each language
     (:func:`scamclf.model.source_weights`); the Macau corpus then counts ``IN_DOMAIN_WEIGHT``
     times. On top of that, scam and legit rows get equal weight within each language *and* domain
-    (the Macau corpus; every other source), each keeping its total: the boost alone multiplied
+    (the Macau corpus; every other source), each keeping its total (a domain holding one class
+    only is rebalanced with the rest of its language): the boost alone multiplied
     the Macau rows after the classes were balanced, which left the English Macau calls weighted
     81% scam (330 scams against 551 genuine calls in 0.23.0) and English as a whole 65% scam, so
     that conversation in the corpus's style counted as scam evidence (since 0.24.0).
     """
     sources = frame["source"].astype(str).to_numpy()
-    y = (frame["label"] == LABEL_SCAM).to_numpy().astype(int)
+    y = np.array([normalise_label(v) == LABEL_SCAM for v in frame["label"]], dtype=int)
     languages = row_languages(frame["text"].astype(str).tolist(), frame.get("lang"))
     base = source_weights(y, sources, languages)
     weights = base * in_domain_weights(sources)
     in_domain = np.char.startswith(sources.astype(str), IN_DOMAIN_SOURCE_PREFIX)
     strata = np.asarray([f"{lang}|{flag}" for lang, flag in zip(languages, in_domain, strict=True)])
-    for stratum in np.unique(strata):
-        rows = strata == stratum
-        if len(np.unique(y[rows])) < 2:
-            continue  # nothing to balance against
-        total = weights[rows].sum()
-        for label in (0, 1):
-            cell = rows & (y == label)
-            weights[cell] *= 0.5 * total / weights[cell].sum()
+    # Within each domain of a language, then within the language as a whole (a domain holding one
+    # class cannot balance itself, and must not tip its language).
+    for groups in (strata, languages):
+        for stratum in np.unique(groups):
+            rows = groups == stratum
+            if len(np.unique(y[rows])) < 2:
+                continue  # nothing to balance against
+            total = weights[rows].sum()
+            for label in (0, 1):
+                cell = rows & (y == label)
+                weights[cell] *= 0.5 * total / weights[cell].sum()
     return weights / base
 
 

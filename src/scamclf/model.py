@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, THRESHOLD_SMOOTHING, normalise_label
 from .features import SPOKEN_NUMBER_PATTERN, FeatureNames, ScamFeatures, as_texts, normalise_text
 
-__all__ = ["THRESHOLD_SMOOTHING", "ScamClassifier", "choose_thresholds", "script_of", "source_weights"]
+__all__ = ["THRESHOLD_SMOOTHING", "ScamClassifier", "choose_thresholds", "row_languages", "script_of", "source_weights"]
 
 
 def source_weights(y: np.ndarray, groups: np.ndarray | None, languages: np.ndarray | None = None) -> np.ndarray:
