@@ -39,7 +39,7 @@ from .dataset import (
 from .errors import DataError, ModelError, ModelIntegrityError
 from .evaluate import binary_metrics, early_detection, evaluation_report, macro_average, metrics_by_group
 from .features import normalise_text
-from .model import THRESHOLD_SMOOTHING, ScamClassifier, row_languages, source_weights
+from .model import THRESHOLD_SMOOTHING, ScamClassifier, balance_classes, row_languages, source_weights
 from .parallel import ordered_map, release_memory, resolve_jobs
 from .persistence import load_model, save_model
 from .redact import redact_evidence, redact_frame
@@ -118,20 +118,13 @@ def training_weights(frame: pd.DataFrame) -> np.ndarray:
     y = np.array([normalise_label(v) == LABEL_SCAM for v in frame["label"]], dtype=int)
     languages = row_languages(frame["text"].astype(str).tolist(), frame.get("lang"))
     base = source_weights(y, sources, languages)
-    weights = base * in_domain_weights(sources)
-    in_domain = np.char.startswith(sources.astype(str), IN_DOMAIN_SOURCE_PREFIX)
-    strata = np.asarray([f"{lang}|{flag}" for lang, flag in zip(languages, in_domain, strict=True)])
+    boost = in_domain_weights(sources)
+    weights = base * boost
     # Within each domain of a language, then within the language as a whole (a domain holding one
     # class cannot balance itself, and must not tip its language).
-    for groups in (strata, languages):
-        for stratum in np.unique(groups):
-            rows = groups == stratum
-            if len(np.unique(y[rows])) < 2:
-                continue  # nothing to balance against
-            total = weights[rows].sum()
-            for label in (0, 1):
-                cell = rows & (y == label)
-                weights[cell] *= 0.5 * total / weights[cell].sum()
+    domains = np.asarray([f"{lang}|{b}" for lang, b in zip(languages, boost, strict=True)], dtype=object)
+    balance_classes(weights, y, domains, keep_totals=True)
+    balance_classes(weights, y, languages, keep_totals=True)
     return weights / base
 
 
@@ -487,16 +480,16 @@ class ScamModel:
         if kept.empty:
             raise DataError(f"{source}: no rows with a transcript to evaluate")
         y = (labels == LABEL_SCAM).to_numpy().astype(int)
-        proba = self.estimator.predict_proba(kept[text_col].astype(str).tolist())[:, 1]
+        texts = kept[text_col].astype(str)
+        proba = self.estimator.predict_proba(texts.tolist())[:, 1]
         t = self.threshold if threshold is None else threshold
         groups = {c: kept[c].astype(str).to_numpy() for c in group_cols}
-        lengths = kept[text_col].astype(str).str.len().to_numpy()
-        report = evaluation_report(y, proba, threshold=t, groups=groups, lengths=lengths)
+        report = evaluation_report(y, proba, threshold=t, groups=groups, lengths=texts.str.len().to_numpy())
         if by_turn or call_id_col is not None:
             from .turns import TurnScorer, split_turns
 
             scorer = TurnScorer(self.estimator)
-            paths = scorer.trajectories([split_turns(text) for text in kept[text_col].astype(str)])
+            paths = scorer.trajectories([split_turns(text) for text in texts])
             report["early_detection"] = early_detection(y, paths, t)
         return report, y, proba
 

@@ -152,9 +152,10 @@ def evaluation_report(
         "by": {},
     }
     if lengths is not None:
-        if len(np.atleast_1d(lengths)) != len(y):
-            raise ValueError(f"lengths has {len(np.atleast_1d(lengths))} values for {len(y)} transcripts")
-        report["by_length"] = metrics_by_group(y, proba, length_bands(lengths), threshold)
+        bands = length_bands(lengths)
+        if len(bands) != len(y):
+            raise ValueError(f"lengths has {len(bands)} values for {len(y)} transcripts")
+        report["by_length"] = metrics_by_group(y, proba, bands, threshold)
     for name, values in (groups or {}).items():
         table = metrics_by_group(y, proba, values, threshold)
         report["by"][name] = {

@@ -23,7 +23,15 @@ from threadpoolctl import threadpool_limits
 from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, THRESHOLD_SMOOTHING, normalise_label
 from .features import SPOKEN_NUMBER_PATTERN, FeatureNames, ScamFeatures, as_texts, normalise_text
 
-__all__ = ["THRESHOLD_SMOOTHING", "ScamClassifier", "choose_thresholds", "row_languages", "script_of", "source_weights"]
+__all__ = [
+    "THRESHOLD_SMOOTHING",
+    "ScamClassifier",
+    "balance_classes",
+    "choose_thresholds",
+    "row_languages",
+    "script_of",
+    "source_weights",
+]
 
 
 def source_weights(y: np.ndarray, groups: np.ndarray | None, languages: np.ndarray | None = None) -> np.ndarray:
@@ -50,12 +58,32 @@ def source_weights(y: np.ndarray, groups: np.ndarray | None, languages: np.ndarr
                 if n:
                     weights[cell] = np.sqrt(n) / n
     strata = np.zeros(len(y), dtype=object) if languages is None else np.asarray(languages, dtype=object)
-    for stratum in np.unique(strata):
-        for c in (0, 1):
-            cell = (strata == stratum) & (y == c)
-            if cell.any():
-                weights[cell] *= 0.5 / weights[cell].sum()
+    balance_classes(weights, y, strata)
     return weights * len(y) / weights.sum()
+
+
+def balance_classes(weights: np.ndarray, y: np.ndarray, strata: np.ndarray, *, keep_totals: bool = False) -> np.ndarray:
+    """Scale ``weights`` in place so that scam and legit rows weigh the same within each stratum.
+
+    Each class of a stratum gets 0.5 in all (every stratum then weighs the same, a stratum of one
+    class 0.5), or with ``keep_totals`` half of the stratum's own total (a stratum holding one
+    class is left as it is). Returns ``weights``.
+
+    >>> balance_classes(np.ones(4), np.array([1, 0, 0, 0]), np.zeros(4), keep_totals=True).tolist()
+    [2.0, 0.6666666666666666, 0.6666666666666666, 0.6666666666666666]
+    """
+    y = np.asarray(y)
+    strata = np.asarray(strata, dtype=object)
+    for stratum in np.unique(strata):
+        rows = strata == stratum
+        if keep_totals and len(np.unique(y[rows])) < 2:
+            continue  # nothing to balance against
+        half = 0.5 * weights[rows].sum() if keep_totals else 0.5
+        for c in (0, 1):
+            cell = rows & (y == c)
+            if cell.any():
+                weights[cell] *= half / weights[cell].sum()
+    return weights
 
 
 _CJK_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
