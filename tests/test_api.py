@@ -162,22 +162,23 @@ def test_one_class_file_trains_with_the_bundled_corpus(tmp_path, corpus):
     assert set(frame["label"]) == {"scam", "legit"}
 
 
-def _weights_by(frame, weights):
+def _boosted_only(frame):
+    """The weights before 0.24.0: sources and classes balanced, then the Macau boost on top."""
+    from scamclf.api import in_domain_weights
     from scamclf.model import row_languages, source_weights
 
     y = (frame["label"] == "scam").to_numpy().astype(int)
-    base = source_weights(
-        y, frame["source"].astype(str).to_numpy(), row_languages(frame["text"].tolist(), frame["lang"])
-    )
-    return frame.assign(w=base * weights)
+    sources = frame["source"].astype(str).to_numpy()
+    base = source_weights(y, sources, row_languages(frame["text"].tolist(), frame["lang"]))
+    return frame.assign(w=base * in_domain_weights(sources))
 
 
 def test_training_weights_balance_scam_and_legit_within_each_language_and_domain():
-    from scamclf.api import in_domain_weights, training_weights
+    from scamclf.api import training_weights
 
     frame = scamclf.training_frame()
-    new = _weights_by(frame, training_weights(frame))
-    old = _weights_by(frame, in_domain_weights(frame["source"]))
+    new = frame.assign(w=training_weights(frame))
+    old = _boosted_only(frame)
     domain = np.where(frame["source"].str.startswith("macau_"), "macau", "public")
     for (_, _), cell in new.groupby([frame["lang"], domain]):
         totals = cell.groupby("label")["w"].sum()
@@ -202,7 +203,7 @@ def test_training_weights_rebalance_a_language_whose_public_part_holds_one_class
             "lang": ["en"] * 6,
         }
     )
-    weighted = _weights_by(frame, training_weights(frame))
+    weighted = frame.assign(w=training_weights(frame))
     totals = weighted.groupby("label")["w"].sum()
     assert totals["scam"] == pytest.approx(totals["legit"])  # English as a whole stays balanced
     # Labels in any accepted spelling count the same.

@@ -83,6 +83,44 @@ def test_source_weights_balance_classes_within_each_language():
     assert w[lang == "zh"].sum() == pytest.approx(w[lang == "en"].sum())
 
 
+def test_source_weights_boost_a_domain_without_tipping_its_classes():
+    # English: a public part (1 scam, 3 legit) and a boosted domain (1 scam, 3 legit); Malay: a
+    # boosted domain holding scams only, rebalanced against the public Malay legit rows.
+    y = np.array([1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0])
+    lang = np.array(["en"] * 8 + ["ms"] * 3)
+    boost = np.array([1, 1, 1, 1, 6, 6, 6, 6, 6, 6, 1.0])
+    plain = source_weights(y, None, lang)
+    w = source_weights(y, None, lang, boost=boost)
+    for rows in (boost == 6) & (lang == "en"), (boost == 1) & (lang == "en"), lang == "ms":
+        assert w[rows & (y == 1)].sum() == pytest.approx(w[rows & (y == 0)].sum())
+    # Each domain keeps the total the boost gave it.
+    for rows in (boost == 6) & (lang == "en"), (boost == 1) & (lang == "en"):
+        assert w[rows].sum() == pytest.approx((plain * boost)[rows].sum())
+    np.testing.assert_array_equal(source_weights(y, None, lang, boost=np.ones(len(y))), plain)
+    for bad in (np.ones(3), np.r_[np.ones(10), 0.0], np.r_[np.ones(10), np.nan]):
+        with pytest.raises(ValueError, match="boost"):
+            source_weights(y, None, lang, boost=bad)
+
+
+def test_fit_trains_with_the_domain_weight(monkeypatch):
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def spy(self, Xf, y, w, *args, **kwargs):
+        seen["w"] = w
+        raise Stop
+
+    monkeypatch.setattr(ScamClassifier, "_linear_fits", spy)
+    texts = [f"call {i} about the bank" for i in range(12)]
+    y = np.array([1, 0, 0, 0, 1, 0] * 2)
+    boost = np.array([6.0] * 6 + [1.0] * 6)
+    with pytest.raises(Stop):
+        ScamClassifier(features=ScamFeatures(min_df=1)).fit(texts, y, lang=["en"] * 12, domain_weight=boost)
+    np.testing.assert_array_equal(seen["w"], source_weights(y, None, np.array(["en"] * 12), boost=boost))
+
+
 def test_script_of_tells_cjk_from_latin():
     from scamclf.model import script_of
 

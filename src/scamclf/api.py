@@ -39,7 +39,7 @@ from .dataset import (
 from .errors import DataError, ModelError, ModelIntegrityError
 from .evaluate import binary_metrics, early_detection, evaluation_report, macro_average, metrics_by_group
 from .features import normalise_text
-from .model import THRESHOLD_SMOOTHING, ScamClassifier, balance_classes, row_languages, source_weights
+from .model import THRESHOLD_SMOOTHING, ScamClassifier, row_languages, source_weights
 from .parallel import ordered_map, release_memory, resolve_jobs
 from .persistence import load_model, save_model
 from .redact import redact_evidence, redact_frame
@@ -103,29 +103,18 @@ def in_domain_weights(sources: Iterable[str]) -> np.ndarray:
 
 
 def training_weights(frame: pd.DataFrame) -> np.ndarray:
-    """The ``sample_weight`` scamclf trains a frame (text, label, source, lang) with.
+    """The weights ``train`` fits the rows of a frame (text, label, source, lang) with.
 
-    ``ScamClassifier`` balances sources, and scam against legit within each language
-    (:func:`scamclf.model.source_weights`); the Macau corpus then counts ``IN_DOMAIN_WEIGHT``
-    times. On top of that, scam and legit rows get equal weight within each language *and* domain
-    (the Macau corpus; every other source), each keeping its total (a domain holding one class
-    only is rebalanced with the rest of its language): the boost alone multiplied
-    the Macau rows after the classes were balanced, which left the English Macau calls weighted
-    81% scam (330 scams against 551 genuine calls in 0.23.0) and English as a whole 65% scam, so
-    that conversation in the corpus's style counted as scam evidence (since 0.24.0).
+    :func:`scamclf.model.source_weights` with the Macau corpus boosted ``IN_DOMAIN_WEIGHT``
+    times (:func:`in_domain_weights`): sources balanced, scam and legit balanced within each
+    language and, since 0.24.0, within each language's domain (the Macau corpus; every other
+    source). For inspection; ``train`` passes the boost to ``ScamClassifier.fit`` as
+    ``domain_weight``.
     """
     sources = frame["source"].astype(str).to_numpy()
     y = np.array([normalise_label(v) == LABEL_SCAM for v in frame["label"]], dtype=int)
     languages = row_languages(frame["text"].astype(str).tolist(), frame.get("lang"))
-    base = source_weights(y, sources, languages)
-    boost = in_domain_weights(sources)
-    weights = base * boost
-    # Within each domain of a language, then within the language as a whole (a domain holding one
-    # class cannot balance itself, and must not tip its language).
-    domains = np.asarray([f"{lang}|{b}" for lang, b in zip(languages, boost, strict=True)], dtype=object)
-    balance_classes(weights, y, domains, keep_totals=True)
-    balance_classes(weights, y, languages, keep_totals=True)
-    return weights / base
+    return source_weights(y, sources, languages, boost=in_domain_weights(sources))
 
 
 def _data_hash(frame: pd.DataFrame) -> str:
@@ -549,7 +538,7 @@ def train(
         groups=frame["source"].tolist(),
         lang=frame["lang"].tolist(),
         scam_type=frame["scam_type"].tolist(),
-        sample_weight=training_weights(frame),
+        domain_weight=in_domain_weights(frame["source"]),
     )
     y = (frame["label"] == LABEL_SCAM).to_numpy().astype(int)
     metrics = _training_metrics(estimator, y, frame)
