@@ -84,11 +84,12 @@ def test_source_weights_balance_classes_within_each_language():
 
 
 def test_source_weights_boost_a_domain_without_tipping_its_classes():
-    # English: a public part (1 scam, 3 legit) and a boosted domain (1 scam, 3 legit); Malay: a
-    # boosted domain holding scams only, rebalanced against the public Malay legit rows.
-    y = np.array([1, 0, 0, 0, 1, 0, 0, 0, 1, 1, 0])
-    lang = np.array(["en"] * 8 + ["ms"] * 3)
-    boost = np.array([1, 1, 1, 1, 6, 6, 6, 6, 6, 6, 1.0])
+    # English: a public part (1 scam, 5 legit) and a boosted domain (2 scams, 2 legit), mixed
+    # differently so that a per-language balance alone would leave each domain tipped; Malay: a
+    # boosted domain holding scams only, rebalanced against the public Malay legit row.
+    y = np.array([1, 0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0])
+    lang = np.array(["en"] * 10 + ["ms"] * 3)
+    boost = np.array([1, 1, 1, 1, 1, 1, 6, 6, 6, 6, 6, 6, 1.0])
     plain = source_weights(y, None, lang)
     w = source_weights(y, None, lang, boost=boost)
     for rows in (boost == 6) & (lang == "en"), (boost == 1) & (lang == "en"), lang == "ms":
@@ -97,8 +98,15 @@ def test_source_weights_boost_a_domain_without_tipping_its_classes():
     for rows in (boost == 6) & (lang == "en"), (boost == 1) & (lang == "en"):
         assert w[rows].sum() == pytest.approx((plain * boost)[rows].sum())
     np.testing.assert_array_equal(source_weights(y, None, lang, boost=np.ones(len(y))), plain)
-    for bad in (np.ones(3), np.r_[np.ones(10), 0.0], np.r_[np.ones(10), np.nan]):
-        with pytest.raises(ValueError, match="boost"):
+    np.testing.assert_array_equal(source_weights(y, None, lang, boost=list(boost)), w)
+    for bad in (
+        np.ones(3),
+        np.r_[np.ones(12), 0.0],
+        np.r_[np.ones(12), -1.0],
+        np.r_[np.ones(12), np.nan],
+        np.r_[np.ones(12), np.inf],
+    ):
+        with pytest.raises(ValueError, match="domain_weight"):
             source_weights(y, None, lang, boost=bad)
 
 
@@ -119,6 +127,15 @@ def test_fit_trains_with_the_domain_weight(monkeypatch):
     with pytest.raises(Stop):
         ScamClassifier(features=ScamFeatures(min_df=1)).fit(texts, y, lang=["en"] * 12, domain_weight=boost)
     np.testing.assert_array_equal(seen["w"], source_weights(y, None, np.array(["en"] * 12), boost=boost))
+    # Without source balancing the classes still balance within each domain; sample_weight multiplies after.
+    extra = np.linspace(1, 2, 12)
+    with pytest.raises(Stop):
+        ScamClassifier(features=ScamFeatures(min_df=1), balance_sources=False).fit(
+            texts, y, domain_weight=boost, sample_weight=extra
+        )
+    w = seen["w"] / extra
+    for rows in boost == 6, boost == 1:
+        assert w[rows & (y == 1)].sum() == pytest.approx(w[rows & (y == 0)].sum())
 
 
 def test_script_of_tells_cjk_from_latin():

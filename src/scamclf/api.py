@@ -108,8 +108,9 @@ def training_weights(frame: pd.DataFrame) -> np.ndarray:
     :func:`scamclf.model.source_weights` with the Macau corpus boosted ``IN_DOMAIN_WEIGHT``
     times (:func:`in_domain_weights`): sources balanced, scam and legit balanced within each
     language and, since 0.24.0, within each language's domain (the Macau corpus; every other
-    source). For inspection; ``train`` passes the boost to ``ScamClassifier.fit`` as
-    ``domain_weight``.
+    source). For inspection, not for ``sample_weight``: ``fit`` computes these weights itself, so
+    passing them would apply them twice; pass ``domain_weight=in_domain_weights(sources)`` as
+    ``train`` does. (Up to 0.24.0 this returned the multiplier to pass as ``sample_weight``.)
     """
     sources = frame["source"].astype(str).to_numpy()
     y = np.array([normalise_label(v) == LABEL_SCAM for v in frame["label"]], dtype=int)

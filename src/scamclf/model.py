@@ -44,11 +44,12 @@ def source_weights(
     each language, scam and legit rows get equal total weight (and every language the same total):
     otherwise a language whose corpora are mostly scams (generated Chinese scam dialogues) teaches
     "this language means scam". Without ``languages`` the two classes are balanced overall.
-    Weights have mean 1.
+    Without ``boost``, weights have mean 1.
 
     ``boost`` (one multiplier per row, or ``None``) then multiplies each row's weight: scamclf
     gives its in-domain corpus ``IN_DOMAIN_WEIGHT`` (:func:`scamclf.api.in_domain_weights`). The
-    rows of one language with the same multiplier form a domain; scam and legit get equal weight
+    rows of one language with the same multiplier form a domain (so give a domain one exact value:
+    6.0 and 6.0000001 are two domains); scam and legit get equal weight
     again within each domain, then within each language, each keeping its total (a domain holding
     one class is rebalanced with the rest of its language). Without this the boost would tip the
     classes it multiplies: in 0.23.0 the English Macau calls trained 81% scam (since 0.24.0).
@@ -72,8 +73,14 @@ def source_weights(
     if boost is None:
         return weights
     boost = np.asarray(boost, dtype=np.float64)
-    if boost.shape != weights.shape or not np.all(np.isfinite(boost) & (boost > 0)):
-        raise ValueError(f"boost must hold one positive, finite multiplier per row ({len(y)}).")
+    if boost.shape != weights.shape:
+        raise ValueError(
+            f"boost (fit's domain_weight) must hold one multiplier per row: {len(y)} rows, got shape {boost.shape}."
+        )
+    if not np.all(np.isfinite(boost) & (boost > 0)):
+        raise ValueError(
+            "boost (fit's domain_weight) must be positive and finite in every row; 0, negative, NaN or inf found."
+        )
     weights *= boost
     domains = np.asarray([f"{s}|{b!r}" for s, b in zip(strata, boost.tolist(), strict=True)], dtype=object)
     balance_classes(weights, y, domains, keep_totals=True)
@@ -409,7 +416,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         selection against source-identifying vocabulary (lexicon cues are always kept).
     balance_sources : bool
         Weight rows so that no single source, language or class dominates (see
-        :func:`source_weights`); when False, only the two classes are balanced.
+        :func:`source_weights`); when False, only the two classes are balanced (and, with
+        ``domain_weight``, the two classes within each domain).
     random_split_eval : bool
         Also score a random 20% of rows with a model fitted on the rest (``random_split_proba_``).
     n_jobs : int or None
@@ -494,8 +502,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         ``lang`` its language (classes are balanced within each language; rows without one
         count by script, CJK or Latin); ``scam_type`` a taxonomy id for scam rows (the type head);
         ``domain_weight`` a multiplier per row for the data closest to deployment, with scam and
-        legit kept balanced within it (``boost`` of :func:`source_weights`); ``sample_weight``
-        multiplies the result as it is.
+        legit kept balanced within it (``boost`` of :func:`source_weights`: rows of a language
+        sharing one exact value form a domain; ``scamclf train`` passes
+        ``scamclf.api.in_domain_weights(sources)``); ``sample_weight`` multiplies the result as it is.
         """
         if not (0 < self.suspicious_recall <= 1):
             raise ValueError(f"suspicious_recall must be in (0, 1], got {self.suspicious_recall!r}.")
