@@ -20,7 +20,6 @@ from .config import (
     MODEL_ENV_VAR,
     OUTPUT_COLUMNS,
     TURN_COLUMNS,
-    normalise_label,
     user_model_path,
 )
 from .dataset import (
@@ -39,7 +38,7 @@ from .dataset import (
 from .errors import DataError, ModelError, ModelIntegrityError
 from .evaluate import binary_metrics, early_detection, evaluation_report, macro_average, metrics_by_group
 from .features import normalise_text
-from .model import THRESHOLD_SMOOTHING, ScamClassifier, row_languages, source_weights
+from .model import THRESHOLD_SMOOTHING, ScamClassifier, _labels_to_int, row_languages, source_weights
 from .parallel import ordered_map, release_memory, resolve_jobs
 from .persistence import load_model, save_model
 from .redact import redact_evidence, redact_frame
@@ -113,7 +112,7 @@ def training_weights(frame: pd.DataFrame) -> np.ndarray:
     ``train`` does. (Up to 0.24.0 this returned the multiplier to pass as ``sample_weight``.)
     """
     sources = frame["source"].astype(str).to_numpy()
-    y = np.array([normalise_label(v) == LABEL_SCAM for v in frame["label"]], dtype=int)
+    y = _labels_to_int(frame["label"])
     languages = row_languages(frame["text"].astype(str).tolist(), frame.get("lang"))
     return source_weights(y, sources, languages, boost=in_domain_weights(sources))
 

@@ -523,9 +523,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         if len(np.unique(y_int)) < 2:
             raise ValueError("Training needs both scam and legit rows; y holds one class only.")
         groups_arr = None if groups is None else np.asarray([str(g) for g in groups])
-        languages = row_languages(texts, lang)
         if self.balance_sources:
-            weights = source_weights(y_int, groups_arr, languages, boost=domain_weight)
+            weights = source_weights(y_int, groups_arr, row_languages(texts, lang), boost=domain_weight)
         else:
             weights = source_weights(y_int, None, boost=domain_weight)
         if sample_weight is not None:

@@ -61,8 +61,8 @@ FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectori
 # 0.23.0: the bundled corpus holds Macau batch 14; scoring and every model's scores are unchanged.
 # 0.24.0: new models train with scam and legit balanced within each language and domain; scoring and
 # every saved model's scores are unchanged.
-# 0.25.0: the bundled corpus holds Macau batch 15; the domain balance moved into source_weights (equal up to
-# rounding); scoring and every saved model's scores are unchanged.
+# 0.25.0: the domain balance moved into source_weights (weights equal up to rounding; the bundled corpus is
+# unchanged); scoring and every saved model's scores are unchanged.
 SAME_SCORES_SINCE = "0.5.0"
 _MAX_HEADER = 1 << 20
 
