@@ -46,6 +46,9 @@ def test_classifier_refuses_bad_parameters_and_labels(corpus):
         ScamClassifier().fit(["a", "b"], ["scam", "scam"])
     with pytest.raises(ValueError, match="Unknown label"):
         ScamClassifier().fit(["a", "b"], ["scam", "maybe"])
+    for tol in (0, -1e-6, 1.0, float("nan"), "1e-6", None, True):
+        with pytest.raises(ValueError, match="tol must be"):
+            ScamClassifier(tol=tol).fit(corpus["text"], corpus["label"])
 
 
 def test_type_head_predicts_taxonomy_ids(corpus):
@@ -331,6 +334,33 @@ def test_bounded_solver_minimises_sklearns_objective(dtype):
         np.testing.assert_allclose(X @ coef + intercept, plain.decision_function(X), atol=2e-2)
 
 
+def test_linear_fits_reach_the_optimum_not_just_near_it(monkeypatch):
+    # Where L-BFGS stops short of the optimum depends on rounding, so a loose tolerance made two
+    # fits on weights equal to 1e-15 score rows up to 0.26 apart. Both solvers must land within
+    # a small distance (in decision units) of an optimum solved to 1e-12, signed or not. With
+    # scikit-learn's default tolerance (1e-4) this problem stops 0.02 away.
+    import scipy.sparse as sp
+    from sklearn.preprocessing import normalize
+
+    import scamclf.model as model_module
+    from scamclf.model import _bounded_logistic, _fit_linear
+
+    rng = np.random.default_rng(3)
+    n, d = 1500, 4000
+    X = normalize(sp.random(n, d, density=0.01, format="csr", dtype=np.float64, random_state=3))
+    beta = rng.normal(size=d) * (rng.random(d) < 0.05)
+    y = ((X @ beta) * 8 + rng.normal(size=n) > 0).astype(int)
+    w = rng.uniform(0.2, 3.0, n)
+    signs = np.where(rng.random(d) < 0.1, np.sign(beta + 1e-9), 0.0)
+    for s in (np.zeros(d), signs):
+        fitted = _fit_linear(X, y, w, 2.0, 0, s).decision_function(X)
+        with monkeypatch.context() as m:
+            m.setattr(model_module, "FIT_TOL", 1e-12)
+            m.setattr(model_module, "FIT_MAX_ITER", 100_000)
+            coef, intercept, _ = _bounded_logistic(X, y, w, 2.0, s)
+        assert np.abs(fitted - (X @ coef + intercept)).max() < 2e-3
+
+
 def test_sign_constrained_fit_warns_when_it_stops_short(monkeypatch):
     import scipy.sparse as sp
     from sklearn.exceptions import ConvergenceWarning
@@ -353,7 +383,7 @@ def test_warnings_of_fits_in_worker_processes_reach_the_caller(corpus, monkeypat
     # Worker processes would not see a patched module, so run the workers' code path (record the
     # warnings, hand them back) in this process; the caller must raise each one.
     fit_and_score = model_module._fit_and_score
-    monkeypatch.setattr(model_module, "_fit_and_score", lambda *a: fit_and_score(*a[:-1], True))
+    monkeypatch.setattr(model_module, "_fit_and_score", lambda *a: fit_and_score(*a[:8], True, *a[9:]))
     monkeypatch.setattr(model_module, "FIT_MAX_ITER", 1)
     with pytest.warns(ConvergenceWarning, match="sign-constrained fit did not converge"):
         _fit(corpus, n_jobs=1)
@@ -558,6 +588,38 @@ def test_models_saved_before_threshold_repeats_load_with_one_assignment(corpus):
     np.testing.assert_array_equal(
         pickle.loads(pickle.dumps(old)).predict_proba(["hello"]), clf.predict_proba(["hello"])
     )
+
+
+def test_models_saved_before_tol_load_with_sklearns_default_tolerance(corpus):
+    clf = _fit(corpus)
+    state = clf.__getstate__()
+    del state["tol"]
+    old = ScamClassifier.__new__(ScamClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["tol"] == 1e-4  # what 0.25.0 and earlier fitted with
+    assert clone(old).get_params()["tol"] == 1e-4
+
+
+def test_every_linear_fit_uses_the_classifiers_tolerance(corpus, monkeypatch):
+    import scamclf.model as model_module
+
+    tols: list[float | None] = []
+    real = model_module._fit_linear
+
+    def spy(*args, **kwargs):
+        tols.append(args[6] if len(args) > 6 else kwargs.get("tol"))
+        return real(*args, **kwargs)
+
+    seen = _spy_fits(monkeypatch)
+    monkeypatch.setattr(model_module, "_fit_linear", spy)
+    data = _six_sources(corpus)
+    clf = ScamClassifier(features=ScamFeatures(min_df=1), max_group_folds=3, tol=3e-5, n_jobs=1)
+    clf.fit(data["text"], data["label"], groups=data["source"])
+    assert len(tols) >= 5 and set(tols) == {3e-5}  # the final fit, the random split and the folds
+    (Xf, y, w, _, signs), _ = seen["linear"][0]
+    tols.clear()
+    clf._stratified_decision(Xf, y, w, signs)  # the fallback for folds left with one class
+    assert len(tols) == clf.cv and set(tols) == {3e-5}
 
 
 def test_random_state_none_still_fits_with_groups(corpus):

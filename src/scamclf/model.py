@@ -228,10 +228,15 @@ def _labels_to_int(y: Any) -> np.ndarray:
 PROCESS_FOLDS_NNZ = 2_000_000
 
 
-#: Iteration cap and tolerance (on the projected gradient) of the linear fits: scikit-learn's lbfgs
-#: settings, also used by the sign-constrained solve.
+#: Iteration cap and default tolerance (``ScamClassifier(tol=...)``, on the projected gradient) of
+#: the linear fits, for scikit-learn's lbfgs and the sign-constrained solve alike. scikit-learn's
+#: default, 1e-4 (scamclf's until 0.25.0), stopped the final fit on the bundled corpus up to 0.12
+#: in probability (0.002 on average) from the optimum, at a point rounding moved: weights equal to
+#: 1e-15 moved a row's score by up to 0.045. At 1e-6 the fit reaches the optimum (1e-7 stops at the
+#: same iteration) and the same rounding moves a score by at most 0.0015, for about 3x the
+#: iterations (measured 2026-12-06; whole trainings in benchmarks/README.md, ``fit_noise.py``).
 FIT_MAX_ITER = 500
-FIT_TOL = 1e-4
+FIT_TOL = 1e-6
 
 
 def _fit_linear(
@@ -241,6 +246,7 @@ def _fit_linear(
     C: float,
     random_state: int,
     signs: np.ndarray | None = None,
+    tol: float | None = None,
 ) -> LogisticRegression:
     """Fit the weighted L2 logistic regression; with ``signs``, keep each coefficient's sign.
 
@@ -248,13 +254,15 @@ def _fit_linear(
     column. Without signs this is scikit-learn's lbfgs fit. With them, the same objective is
     minimised by one bounded L-BFGS-B run (scipy's, as scikit-learn uses it, to the same
     tolerance) with a bound at zero on each signed column: the optimum of the constrained problem
-    (it is convex), where a column held at its bound weighs exactly zero.
+    (it is convex), where a column held at its bound weighs exactly zero. ``tol``: the stopping
+    tolerance of both (``FIT_TOL`` when None).
     """
+    tol = FIT_TOL if tol is None else tol
     # lbfgs: liblinear's Newton steps crawl on wide character features with uneven sample weights.
-    clf = LogisticRegression(C=C, solver="lbfgs", max_iter=FIT_MAX_ITER, random_state=random_state)
+    clf = LogisticRegression(C=C, solver="lbfgs", max_iter=FIT_MAX_ITER, tol=tol, random_state=random_state)
     if signs is None or not signs.any():
         return clf.fit(X, y, sample_weight=w)
-    coef, intercept, n_iter = _bounded_logistic(sp.csr_matrix(X), y, w, C, signs)
+    coef, intercept, n_iter = _bounded_logistic(sp.csr_matrix(X), y, w, C, signs, tol)
     # A fitted LogisticRegression like any other (pickles, scores and explains the same way).
     clf.classes_ = np.array([0, 1])
     clf.coef_ = coef.reshape(1, -1)
@@ -265,7 +273,7 @@ def _fit_linear(
 
 
 def _bounded_logistic(
-    X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, C: float, signs: np.ndarray
+    X: sp.csr_matrix, y: np.ndarray, w: np.ndarray, C: float, signs: np.ndarray, tol: float | None = None
 ) -> tuple[np.ndarray, float, int]:
     """Minimise scikit-learn's weighted L2 logistic loss with sign bounds; (coef, intercept, iterations).
 
@@ -282,18 +290,18 @@ def _bounded_logistic(
     scaled = w / total
     l2 = 1.0 / (C * total)
     n = X.shape[1]
-    # Products in the matrix's own precision (float32 features stay float32): a mixed-precision
-    # product would convert the whole matrix on every call.
-    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
-    X = X.astype(dtype, copy=False)
+    # Products in double precision (one copy of a float32 matrix per fit, not one per call): in
+    # float32 the loss is too coarse for FIT_TOL, and the line search stopped on rounding
+    # (ABNORMAL) on small problems; scikit-learn's lbfgs also fits in float64.
+    X = X.astype(np.float64, copy=False)
 
     def loss_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
         coef = theta[:n]
-        z = (X @ coef.astype(dtype, copy=False)).astype(np.float64) + theta[n]
+        z = X @ coef + theta[n]
         loss = float(scaled @ (np.logaddexp(0.0, z) - y * z)) + 0.5 * l2 * float(coef @ coef)
         residual = scaled * (expit(z) - y)
         grad = np.empty_like(theta)
-        grad[:n] = X.T @ residual.astype(dtype, copy=False)
+        grad[:n] = X.T @ residual
         grad[:n] += l2 * coef
         grad[n] = residual.sum()
         return loss, grad
@@ -306,7 +314,12 @@ def _bounded_logistic(
         jac=True,
         method="L-BFGS-B",
         bounds=Bounds(lower, upper),
-        options={"maxiter": FIT_MAX_ITER, "maxls": 50, "gtol": FIT_TOL, "ftol": 64 * np.finfo(float).eps},
+        options={
+            "maxiter": FIT_MAX_ITER,
+            "maxls": 50,
+            "gtol": FIT_TOL if tol is None else tol,  # as _fit_linear's
+            "ftol": 64 * np.finfo(float).eps,
+        },
     )
     if not result.success:  # as scikit-learn's own fit does when lbfgs stops short
         from sklearn.exceptions import ConvergenceWarning
@@ -356,7 +369,7 @@ def _assignment_key(splits: list[tuple[np.ndarray, np.ndarray]]) -> frozenset[by
     return frozenset(_fold_key(test) for _, test in splits)
 
 
-def _fit_and_score(X, y, w, train, test, C, random_state, signs=None, record=False):
+def _fit_and_score(X, y, w, train, test, C, random_state, signs=None, record=False, tol=None):
     """Fit on the ``train`` rows and return (test, their decision, warnings); without ``train``,
     (None, the model, warnings).
 
@@ -368,9 +381,9 @@ def _fit_and_score(X, y, w, train, test, C, random_state, signs=None, record=Fal
         if record:
             warnings.simplefilter("always")
         if train is None:
-            out: Any = _fit_linear(X, y, w, C, random_state, signs)
+            out: Any = _fit_linear(X, y, w, C, random_state, signs, tol)
         else:
-            out = _fit_linear(X[train], y[train], w[train], C, random_state, signs).decision_function(X[test])
+            out = _fit_linear(X[train], y[train], w[train], C, random_state, signs, tol).decision_function(X[test])
     return test, out, [(str(c.message), c.category) for c in caught or []]
 
 
@@ -430,6 +443,11 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         Keep each lexicon feature's weight on the side of its documented polarity: a scam cue
         (and a pair of them) never counts towards legit, a genuine-caller cue (a warning, the
         customer's own request) never towards scam. N-gram weights are free.
+    tol : float
+        Stopping tolerance of every linear fit (on the projected gradient of scikit-learn's
+        scaled objective; ``FIT_TOL``, 1e-6). A looser one (scikit-learn's 1e-4, scamclf's until
+        0.25.0) stops short of the optimum at a point that rounding moves: weights equal to
+        1e-15 then gave scores up to 0.26 apart.
 
     Attributes
     ----------
@@ -467,6 +485,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         random_state: int = 0,
         cue_signs: bool = True,
         threshold_smoothing: float = THRESHOLD_SMOOTHING,
+        tol: float = FIT_TOL,
     ) -> None:
         self.features = features
         self.C = C
@@ -482,6 +501,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.cue_signs = cue_signs
         self.threshold_smoothing = threshold_smoothing
+        self.tol = tol
 
     # --- fitting ---------------------------------------------------------------------------------
 
@@ -512,6 +532,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"miss_cost must be positive, got {self.miss_cost!r}.")
         if not (0 <= self.threshold_smoothing <= 0.5):
             raise ValueError(f"threshold_smoothing must be in [0, 0.5], got {self.threshold_smoothing!r}.")
+        if not (isinstance(self.tol, numbers.Real) and 0 < self.tol < 1):
+            raise ValueError(f"tol must be a number in (0, 1), got {self.tol!r}.")
         if isinstance(self.threshold_repeats, bool) or not isinstance(self.threshold_repeats, numbers.Integral):
             raise ValueError(f"threshold_repeats must be a whole number, got {self.threshold_repeats!r}.")
         if self.threshold_repeats < 1:
@@ -621,7 +643,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         prefer = "processes" if Xf.nnz >= PROCESS_FOLDS_NNZ else "threads"
         record = prefer == "processes"
         results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
-            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs, record)
+            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs, record, self.tol)
             for tr, te in tasks + list(folds.values())
         )
         for message, category in dict.fromkeys(m for *_, caught in results for m in caught):
@@ -657,7 +679,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         """Held-out decision of every row from stratified folds (for rows no source fold can score)."""
         decision = np.empty(len(y))
         for tr, te in StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state).split(Xf, y):
-            decision[te] = _fit_linear(Xf[tr], y[tr], w[tr], self.C, self.random_state, signs).decision_function(Xf[te])
+            fitted = _fit_linear(Xf[tr], y[tr], w[tr], self.C, self.random_state, signs, self.tol)
+            decision[te] = fitted.decision_function(Xf[te])
         return decision
 
     def _fit_type_head(self, Xf, y, scam_type, groups) -> None:
@@ -866,6 +889,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         state.setdefault("threshold_smoothing", 0.0)
         # ... and before ``threshold_repeats``, on one assignment of sources to folds (0.17.0 and earlier).
         state.setdefault("threshold_repeats", 1)
+        # ... and before ``tol``, to scikit-learn's default tolerance (0.25.0 and earlier).
+        state.setdefault("tol", 1e-4)
         super().__setstate__(state)
 
 

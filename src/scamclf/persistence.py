@@ -63,6 +63,8 @@ FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectori
 # every saved model's scores are unchanged.
 # 0.25.0: the domain balance moved into source_weights (weights equal up to rounding; the bundled corpus is
 # unchanged); scoring and every saved model's scores are unchanged.
+# 0.26.0: new models fit to tolerance 1e-6 in double precision (ScamClassifier.tol); older models load
+# with tol=1e-4, what they were fitted with, and score as before.
 SAME_SCORES_SINCE = "0.5.0"
 _MAX_HEADER = 1 << 20
 
