@@ -2,14 +2,15 @@
 
 The default model is trained twice per solver tolerance (``ScamClassifier(tol=...)``), as
 ``scamclf train`` trains it on the bundled corpus, once with its own weights and once with every
-weight multiplied by 1 + 1e-15 * N(0, 1) (seeded): the same problem up to the last bits, so any
-difference between the two models is where the solver happened to stop, not what the data says.
+weight multiplied by 1 + J * N(0, 1) (seeded; ``--jitter`` J, 1e-15 by default: the same problem up
+to the last bits; 1e-7 is float32's precision), so any difference between the two models is where
+the solver happened to stop, not what the data says.
 Reported per tolerance: training time (and its ratio to the first tolerance's, same run), both
 thresholds of both models, how far the held-out (out-of-source) probabilities of the training rows
 and the final model's probabilities on the challenge set (``data/raw/macau_challenge``, never
 trained on) moved, and how many verdicts changed.
 
-    python benchmarks/fit_noise.py [--tols 1e-4 1e-6] [--jobs 2] [--sample ROWS]
+    python benchmarks/fit_noise.py [--tols 1e-4 1e-6] [--jitter 1e-15] [--jobs 2] [--sample ROWS]
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def train_once(frame, tol: float, jitter: np.ndarray | None, jobs: int) -> tuple
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tols", type=float, nargs="+", default=[1e-4, 1e-6])
+    parser.add_argument("--jitter", type=float, default=1e-15, help="relative size of the weight perturbation")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--sample", type=int, help="train on this many rows drawn at random (a quick check)")
     args = parser.parse_args()
@@ -65,7 +67,7 @@ def main() -> int:
     if args.sample and args.sample < len(frame):
         frame = frame.sample(args.sample, random_state=0).reset_index(drop=True)
     probe = challenge_texts()
-    jitter = 1.0 + 1e-15 * np.random.default_rng(0).standard_normal(len(frame))
+    jitter = 1.0 + args.jitter * np.random.default_rng(0).standard_normal(len(frame))
     lines = []
     first_time = None
     for tol in args.tols:
@@ -85,7 +87,7 @@ def main() -> int:
         )
     print(
         f"Fit noise, {date.today()}, {platform.node()} ({platform.machine()}), Python {platform.python_version()}, "
-        f"{len(frame)} training rows, weights jittered by 1e-15 (relative)\n"
+        f"{len(frame)} training rows, weights jittered by {args.jitter:g} (relative)\n"
     )
     print(
         "| tol | training time, s (ratio) | scam threshold | suspicious threshold | held-out probability moved, "

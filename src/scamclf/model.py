@@ -231,10 +231,12 @@ PROCESS_FOLDS_NNZ = 2_000_000
 #: Iteration cap and default tolerance (``ScamClassifier(tol=...)``, on the projected gradient) of
 #: the linear fits, for scikit-learn's lbfgs and the sign-constrained solve alike. scikit-learn's
 #: default, 1e-4 (scamclf's until 0.25.0), stopped the final fit on the bundled corpus up to 0.12
-#: in probability (0.002 on average) from the optimum, at a point rounding moved: weights equal to
-#: 1e-15 moved a row's score by up to 0.045. At 1e-6 the fit reaches the optimum (1e-7 stops at the
-#: same iteration) and the same rounding moves a score by at most 0.0015, for about 3x the
-#: iterations (measured 2026-12-06; whole trainings in benchmarks/README.md, ``fit_noise.py``).
+#: in probability (0.002 on average) from the optimum, at a point that arithmetic details moved
+#: (with 0.25.0's float32 products, weights equal to 1e-15 moved a row's score by up to 0.045; float32
+#: or float64 products gave the default model scam thresholds 0.440 and 0.435). At 1e-6 the fit
+#: reaches the optimum (1e-7 stops at the same iteration; float32 and float64 products give the
+#: same default model), for about 3x the iterations of the final fit and 1.5x the training time
+#: (measured 2026-12-06/07; benchmarks/README.md, ``fit_noise.py``).
 FIT_MAX_ITER = 500
 FIT_TOL = 1e-6
 
@@ -446,8 +448,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
     tol : float
         Stopping tolerance of every linear fit (on the projected gradient of scikit-learn's
         scaled objective; ``FIT_TOL``, 1e-6). A looser one (scikit-learn's 1e-4, scamclf's until
-        0.25.0) stops short of the optimum at a point that rounding moves: weights equal to
-        1e-15 then gave scores up to 0.26 apart.
+        0.25.0) stops short of the optimum at a point that arithmetic details move: 0.24.0 and
+        0.25.0, with weights equal up to rounding, scored rows up to 0.26 apart.
 
     Attributes
     ----------
