@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import scamclf  # noqa: E402
-from scamclf.api import in_domain_weights  # noqa: E402
+from scamclf.api import fit_frame  # noqa: E402
 from scamclf.model import ScamClassifier  # noqa: E402
 
 CHALLENGE = ROOT / "data" / "raw" / "macau_challenge"
@@ -43,16 +43,7 @@ def challenge_texts() -> list[str]:
 
 def train_once(frame, tol: float, jitter: np.ndarray | None, jobs: int) -> tuple[ScamClassifier, float]:
     started = time.perf_counter()
-    estimator = ScamClassifier(tol=tol, n_jobs=jobs, random_split_eval=False)
-    estimator.fit(
-        frame["text"].tolist(),
-        frame["label"].tolist(),
-        groups=frame["source"].tolist(),
-        lang=frame["lang"].tolist(),
-        scam_type=frame["scam_type"].tolist(),
-        domain_weight=in_domain_weights(frame["source"]),
-        sample_weight=jitter,
-    )
+    estimator = fit_frame(ScamClassifier(tol=tol, n_jobs=jobs, random_split_eval=False), frame, sample_weight=jitter)
     return estimator, time.perf_counter() - started
 
 

@@ -576,14 +576,20 @@ def test_balanced_group_folds_cover_every_row_once():
         balanced_group_folds(groups, 6)
 
 
+def _saved_without(clf, param):
+    """``clf`` as a model saved before ``param`` existed would load."""
+    state = clf.__getstate__()
+    del state[param]
+    old = ScamClassifier.__new__(ScamClassifier)
+    old.__setstate__(state)
+    return old
+
+
 def test_models_saved_before_threshold_repeats_load_with_one_assignment(corpus):
     import pickle
 
     clf = _fit(corpus)
-    state = clf.__getstate__()
-    del state["threshold_repeats"]
-    old = ScamClassifier.__new__(ScamClassifier)
-    old.__setstate__(state)
+    old = _saved_without(clf, "threshold_repeats")
     assert old.get_params()["threshold_repeats"] == 1
     np.testing.assert_array_equal(
         pickle.loads(pickle.dumps(old)).predict_proba(["hello"]), clf.predict_proba(["hello"])
@@ -591,11 +597,7 @@ def test_models_saved_before_threshold_repeats_load_with_one_assignment(corpus):
 
 
 def test_models_saved_before_tol_load_with_sklearns_default_tolerance(corpus):
-    clf = _fit(corpus)
-    state = clf.__getstate__()
-    del state["tol"]
-    old = ScamClassifier.__new__(ScamClassifier)
-    old.__setstate__(state)
+    old = _saved_without(_fit(corpus), "tol")
     assert old.get_params()["tol"] == 1e-4  # what 0.25.0 and earlier fitted with
     assert clone(old).get_params()["tol"] == 1e-4
 

@@ -49,6 +49,7 @@ __all__ = [
     "ScamModel",
     "evaluate_file",
     "evidence_mode",
+    "fit_frame",
     "load",
     "resolve_model_path",
     "score_file",
@@ -115,6 +116,23 @@ def training_weights(frame: pd.DataFrame) -> np.ndarray:
     y = _labels_to_int(frame["label"])
     languages = row_languages(frame["text"].astype(str).tolist(), frame.get("lang"))
     return source_weights(y, sources, languages, boost=in_domain_weights(sources))
+
+
+def fit_frame(estimator: ScamClassifier, frame: pd.DataFrame, *, sample_weight: Any = None) -> ScamClassifier:
+    """Fit ``estimator`` on a training frame (from :func:`training_frame`) as ``train`` does.
+
+    Sources as groups, row languages, scam types, and the Macau boost (:func:`in_domain_weights`);
+    ``sample_weight`` multiplies the resulting weights (``ScamClassifier.fit``).
+    """
+    return estimator.fit(
+        frame["text"].tolist(),
+        frame["label"].tolist(),
+        groups=frame["source"].tolist(),
+        lang=frame["lang"].tolist(),
+        scam_type=frame["scam_type"].tolist(),
+        domain_weight=in_domain_weights(frame["source"]),
+        sample_weight=sample_weight,
+    )
 
 
 def _data_hash(frame: pd.DataFrame) -> str:
@@ -532,14 +550,7 @@ def train(
         n_jobs=n_jobs,
         random_split_eval=random_split,
     )
-    estimator.fit(
-        frame["text"].tolist(),
-        frame["label"].tolist(),
-        groups=frame["source"].tolist(),
-        lang=frame["lang"].tolist(),
-        scam_type=frame["scam_type"].tolist(),
-        domain_weight=in_domain_weights(frame["source"]),
-    )
+    fit_frame(estimator, frame)
     y = (frame["label"] == LABEL_SCAM).to_numpy().astype(int)
     metrics = _training_metrics(estimator, y, frame)
     metadata = {
