@@ -162,6 +162,16 @@ def test_one_class_file_trains_with_the_bundled_corpus(tmp_path, corpus):
     assert set(frame["label"]) == {"scam", "legit"}
 
 
+def test_training_frame_takes_one_path_as_it_takes_a_list(tmp_path, corpus):
+    path = tmp_path / "calls.csv"
+    corpus.to_csv(path, index=False)
+    listed = scamclf.training_frame([path])
+    for one in (path, str(path)):
+        pd.testing.assert_frame_equal(scamclf.training_frame(one), listed)
+    with pytest.raises(DataError, match=r"missing\.csv"):
+        scamclf.training_frame(str(tmp_path / "missing.csv"))
+
+
 def _boosted_only(frame):
     """The weights before 0.24.0: sources and classes balanced, then the Macau boost on top."""
     from scamclf.api import in_domain_weights

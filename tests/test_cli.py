@@ -41,6 +41,22 @@ def test_train_writes_model_and_metrics_and_refuses_overwrite(corpus_path, tmp_p
     assert _invoke("train", corpus_path, "--model-path", target, "--force").exit_code == 0
 
 
+def test_train_tol_reaches_the_model_and_its_metadata(corpus_path, tmp_path):
+    import scamclf
+    from scamclf.config import FIT_TOL
+
+    target = tmp_path / "loose.joblib"
+    result = _invoke("train", corpus_path, "--model-path", target, "--tol", "1e-4")
+    assert result.exit_code == 0, result.output
+    model = scamclf.load(target)
+    assert model.estimator.tol == 1e-4 and model.metadata["tol"] == 1e-4
+    assert scamclf.train([corpus_path], random_split=False).metadata["tol"] == FIT_TOL == 1e-6
+    for bad in ("0", "0.5", "-1e-6", "nan", "fast"):
+        outcome = _invoke("train", corpus_path, "--model-path", tmp_path / "x.joblib", "--tol", bad)
+        assert outcome.exit_code == 2, (bad, outcome.output)
+    assert not (tmp_path / "x.joblib").exists()
+
+
 def test_train_threshold_smoothing_reaches_the_model(corpus_path, tmp_path):
     import scamclf
     from scamclf.config import THRESHOLD_SMOOTHING

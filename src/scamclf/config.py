@@ -7,6 +7,7 @@ from pathlib import Path
 
 __all__ = [
     "DEFAULT_PROJECT_MODEL_PATH",
+    "FIT_TOL",
     "LABEL_LEGIT",
     "LABEL_SCAM",
     "LEGIT_LABEL_VALUES",
@@ -56,6 +57,10 @@ TURN_COLUMNS = ("turn", "alarm_turn", "max_probability", "trajectory")
 #: one picks the middle of the flat stretch and moves about a third less, at the same cost
 #: (benchmarks/README.md, 0.10.0).
 THRESHOLD_SMOOTHING = 0.08
+
+#: Default stopping tolerance of every linear fit (``ScamClassifier(tol=...)``, ``scamclf train
+#: --tol``); why 1e-6 and not scikit-learn's 1e-4: the comment above ``FIT_MAX_ITER`` in ``model.py``.
+FIT_TOL = 1e-6
 
 MODEL_ENV_VAR = "SCAMCLF_MODEL"
 DEFAULT_PROJECT_MODEL_PATH = Path("models") / "scamclf.joblib"

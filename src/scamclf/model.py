@@ -20,10 +20,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, THRESHOLD_SMOOTHING, normalise_label
+from .config import FIT_TOL, LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, THRESHOLD_SMOOTHING, normalise_label
 from .features import SPOKEN_NUMBER_PATTERN, FeatureNames, ScamFeatures, as_texts, normalise_text
 
 __all__ = [
+    "FIT_TOL",
     "THRESHOLD_SMOOTHING",
     "ScamClassifier",
     "balance_classes",
@@ -228,17 +229,16 @@ def _labels_to_int(y: Any) -> np.ndarray:
 PROCESS_FOLDS_NNZ = 2_000_000
 
 
-#: Iteration cap and default tolerance (``ScamClassifier(tol=...)``, on the projected gradient) of
-#: the linear fits, for scikit-learn's lbfgs and the sign-constrained solve alike. scikit-learn's
-#: default, 1e-4 (scamclf's until 0.25.0), stopped the final fit on the bundled corpus up to 0.12
-#: in probability (0.002 on average) from the optimum, at a point that arithmetic details moved
-#: (with 0.25.0's float32 products, weights equal to 1e-15 moved a row's score by up to 0.045; float32
-#: or float64 products gave the default model scam thresholds 0.440 and 0.435). At 1e-6 the fit
-#: reaches the optimum (1e-7 stops at the same iteration; float32 and float64 products give the
-#: same default model), for about 3x the iterations of the final fit and 1.5x the training time
-#: (measured 2026-12-06/07; benchmarks/README.md, ``fit_noise.py``).
+#: Iteration cap of the linear fits (scikit-learn's lbfgs and the sign-constrained solve alike), and
+#: why their default tolerance (``config.FIT_TOL``, ``ScamClassifier(tol=...)``, on the projected
+#: gradient) is 1e-6. scikit-learn's default, 1e-4 (scamclf's until 0.25.0), stopped the final fit
+#: on the bundled corpus up to 0.12 in probability (0.002 on average) from the optimum, at a point
+#: that arithmetic details moved (with 0.25.0's float32 products, weights equal to 1e-15 moved a
+#: row's score by up to 0.045; float32 or float64 products gave the default model scam thresholds
+#: 0.440 and 0.435). At 1e-6 the fit reaches the optimum (1e-7 stops at the same iteration; float32
+#: and float64 products give the same default model), for about 3x the iterations of the final fit
+#: and 1.5x the training time (measured 2026-12-06/07; benchmarks/README.md, ``fit_noise.py``).
 FIT_MAX_ITER = 500
-FIT_TOL = 1e-6
 
 
 def _fit_linear(
