@@ -245,7 +245,7 @@ def train(
             min=1e-10,
             max=1e-2,
             help="Stopping tolerance of every linear fit. 1e-4 trains about 1.5x faster but stops short of the "
-            "optimum, so retraining on the same data can move scores.",
+            "optimum, so retraining on the same data can move scores; below 1e-6 gains nothing.",
         ),
     ] = FIT_TOL,
     jobs: Annotated[int | None, typer.Option("--jobs", min=1, help="Parallel fits (default: all cores).")] = None,
