@@ -1,0 +1,110 @@
+"""Apply an edit pass to rows of the Macau corpus: new text for existing rows, nothing else.
+
+An edit pass (batch 17 was the first) rewrites the text of rows already in ``data/raw/macau/``:
+no row is added or removed and no other field changes. The edits come as one or more JSON-lines
+files, each line ``{"id": ..., "text": ...}``. The script
+
+1. refuses, before anything is written: an id not in the corpus or listed twice, a line with other
+   keys, an empty text, a speaker label (``A:``, ``caller:``) or a bracket in the new text, and an
+   edit that leaves the text as it was;
+2. rewrites only the changed lines of each affected file (every other line stays byte for byte),
+   each file atomically (a temporary file, then a rename);
+3. prints, for the datasheet, every affected file with its rows changed and both sha256 hashes.
+
+Without ``--apply`` it only checks and prints the hashes the files would have. Run from anywhere:
+
+    python scripts/edit_macau_rows.py edits_en.jsonl edits_zh.jsonl [--apply]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+
+from scamclf.dataset import atomic_write_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = ROOT / "data" / "raw" / "macau"
+SPEAKER = re.compile(r"(?im)^(?:[AB]|caller|callee|agent|customer)\s*:")
+
+
+class EditError(Exception):
+    """Edits that cannot be applied as they stand."""
+
+
+def read_edits(paths: list[Path]) -> dict[str, str]:
+    """The new text of every edited row, by id, checked line by line."""
+    edits: dict[str, str] = {}
+    for path in paths:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{path.name} line {number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise EditError(f"{where}: not JSON ({error.msg}); one object per line") from None
+            if not isinstance(row, dict) or set(row) != {"id", "text"}:
+                raise EditError(f"{where}: an edit holds exactly the keys id and text")
+            if not isinstance(row["text"], str) or not row["text"].strip():
+                raise EditError(f"{where}: empty text for {row['id']!r}")
+            if SPEAKER.search(row["text"]) or re.search(r"[\[\]]", row["text"]):
+                raise EditError(f"{where}: {row['id']}: speaker label or bracket in the new text")
+            if row["id"] in edits:
+                raise EditError(f"{where}: {row['id']} is edited twice")
+            edits[row["id"]] = row["text"]
+    return edits
+
+
+def plan(edits: dict[str, str], corpus: Path | None = None) -> dict[Path, tuple[bytes, int]]:
+    """The new bytes of every file an edit touches, with the number of rows changed."""
+    corpus = CORPUS if corpus is None else corpus
+    left = dict(edits)
+    changed: dict[Path, tuple[bytes, int]] = {}
+    for path in sorted(corpus.glob("*.jsonl")):
+        lines = path.read_bytes().decode("utf-8").splitlines(keepends=True)
+        count = 0
+        for i, line in enumerate(lines):
+            row = json.loads(line)
+            if row["id"] not in left:
+                continue
+            text = left.pop(row["id"])
+            if text == row["text"]:
+                raise EditError(f"{row['id']} ({path.name}): the edit leaves the text as it was")
+            row["text"] = text
+            lines[i] = json.dumps(row, ensure_ascii=False) + "\n"
+            count += 1
+        if count:
+            changed[path] = ("".join(lines).encode("utf-8"), count)
+    if left:
+        raise EditError(f"ids not in {corpus}: {sorted(left)[:10]}{' ...' if len(left) > 10 else ''}")
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("edits", type=Path, nargs="+", help="JSON-lines files of {id, text}")
+    parser.add_argument("--apply", action="store_true", help="write the files (default: check and print only)")
+    args = parser.parse_args(argv)
+    try:
+        changed = plan(read_edits(args.edits))
+    except (EditError, OSError, UnicodeDecodeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print("| file | rows changed | sha256 before | sha256 after |\n| --- | --- | --- | --- |")
+    for path, (data, count) in changed.items():
+        before = hashlib.sha256(path.read_bytes()).hexdigest()
+        print(f"| `{path.name}` | {count} | {before} | {hashlib.sha256(data).hexdigest()} |")
+    if args.apply:
+        for path, (data, _) in changed.items():
+            atomic_write_bytes(path, data, force=True, what=path.name)
+        print(f"\n{sum(c for _, c in changed.values())} rows rewritten in {len(changed)} files.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
