@@ -75,6 +75,60 @@ def test_surface_features_alone_cannot_tell_scams(macau, subset):
     assert roc_auc_score(y, proba) <= 0.60
 
 
+# Courtesy and style (issue 4 names politeness formulas): greetings, thanks, please, titles and
+# address terms, fillers, leave-taking, apologies and questions, counted in the whole call, plus
+# whether the call's last two lines close with thanks or leave-taking. Up to batch 17 these alone
+# told scams from genuine rows with ROC-AUC 0.72: genuine calls ended politely, scams did not.
+STYLE_MARKERS = {
+    "greeting": r"\b(?:hello|hi|hey|good (?:morning|afternoon|evening)|selamat (?:pagi|petang|tengah hari|malam)"
+    r"|assalamualaikum|salam)\b|你好|您好|喂|哈囉|早上好|下午好",
+    "thanks": r"\b(?:thank(?:s| you)|terima ?kasih|tq|thx)\b|谢谢|謝謝|多谢|多謝|唔该|唔該|感谢|感謝",
+    "please": r"\b(?:please|pls|tolong|sila|mohon)\b|请|請|麻烦|麻煩|拜托|拜託",
+    "title": r"\b(?:sir|madam|mdm|maam|ma'am|mr|mrs|ms|miss|encik|puan|cik|tuan|datuk|auntie|aunty|uncle|boss)\b"
+    r"|先生|小姐|女士|阿姨",
+    "filler": r"\b(?:uh|um|erm|er|ah|eh|hmm|mm|lah|la|leh|lor|meh|ya|yeah|ok|okay|alright)\b|嗯|呃|那个|那個|啊|哦|喔|吧|呀",
+    "leave_taking": r"\b(?:bye|goodbye|take care|see you|noted|have a (?:good|nice) day|jumpa lagi|sama sama)\b"
+    r"|再见|再見|拜拜|好的",
+    "apology": r"\b(?:sorry|maaf|apologi[sz]e)\b|不好意思|对不起|對不起|抱歉",
+    "question": r"\?|？",
+}
+_STYLE = [re.compile(p) for p in STYLE_MARKERS.values()]
+_CLOSING = re.compile(STYLE_MARKERS["thanks"] + "|" + STYLE_MARKERS["leave_taking"])
+
+
+def _style(text: str) -> list[float]:
+    low = text.lower()
+    last_two = "\n".join([line for line in low.splitlines() if line.strip()][-2:])
+    return [float(np.log1p(len(p.findall(low)))) for p in _STYLE] + [float(bool(_CLOSING.search(last_two)))]
+
+
+def test_style_markers_match_what_they_name():
+    counts = dict(zip(STYLE_MARKERS, _style("hello sir\nok thank you, bye?")[:-1], strict=True))
+    assert all(counts[k] > 0 for k in ("greeting", "title", "filler", "thanks", "leave_taking", "question"))
+    assert counts["please"] == counts["apology"] == 0
+    assert _style("您好 李女士\n好的 谢谢")[-1] == 1.0
+    assert _style("terima kasih encik\ntolong bayar sekarang\nsaya tak nak")[-1] == 0.0
+
+
+# Scam against look-alike (the same register: an institution or business on the line) is held to
+# the surface audit's 0.60. Against every genuine row the bound is 0.65: everyday calls between
+# family and friends use no titles and more fillers (scam against ordinary alone: about 0.84 in
+# batch 17), which is how people talk, not a writing habit.
+@pytest.mark.parametrize(("subset", "bound"), [("all", 0.65), ("scam_vs_lookalike", 0.60)])
+def test_courtesy_and_style_alone_cannot_tell_scams(macau, subset, bound):
+    data = macau if subset == "all" else macau[macau["category"] != "ordinary"]
+    X = np.array([_style(t) for t in data["text"]])
+    y = (data["label"] == "scam").to_numpy()
+    proba = cross_val_predict(
+        LogisticRegression(max_iter=2000),
+        X,
+        y,
+        cv=StratifiedKFold(5, shuffle=True, random_state=0),
+        method="predict_proba",
+    )[:, 1]
+    assert roc_auc_score(y, proba) <= bound
+
+
 def test_every_file_is_as_the_datasheet_records_it():
     """A row edited without a datasheet entry (and its new hash) is an unrecorded change."""
     datasheet = (ROOT / "README.md").read_text()
