@@ -5,10 +5,12 @@ no row is added or removed and no other field changes. The edits come as one or 
 files, each line ``{"id": ..., "text": ...}``. The script
 
 1. refuses, before anything is written: an id not in the corpus or listed twice, a line with other
-   keys, an empty text, a speaker label (``A:``, ``caller:``) or a bracket in the new text, and an
-   edit that leaves the text as it was;
-2. rewrites only the changed lines of each affected file (every other line stays byte for byte),
-   each file atomically (a temporary file, then a rename);
+   keys, an empty text, a speaker label (``A:``, ``caller:``, ``客服：``), a bracket or a Unicode line
+   separator (U+2028, U+2029, U+0085: readers that split on them would break the row) in the new
+   text, and an edit that leaves the text as it was;
+2. rewrites only the changed lines of each affected file (every other line stays byte for byte):
+   every new file is written to a temporary file beside it first, and only when all of them are
+   written are they renamed over the old ones (a failure before that leaves every file as it was);
 3. prints, for the datasheet, every affected file with its rows changed and both sha256 hashes.
 
 Without ``--apply`` it only checks and prints the hashes the files would have. Run from anywhere:
@@ -21,15 +23,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
+import tempfile
 from pathlib import Path
-
-from scamclf.dataset import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "raw" / "macau"
-SPEAKER = re.compile(r"(?im)^(?:[AB]|caller|callee|agent|customer)\s*:")
+SPEAKER = re.compile(r"(?im)^(?:[AB]|caller|callee|agent|customer|客服|坐席|来电人|來電人)\s*[:：]")
+LINE_SEPARATORS = re.compile("[\u2028\u2029\u0085]")
 
 
 class EditError(Exception):
@@ -40,7 +43,8 @@ def read_edits(paths: list[Path]) -> dict[str, str]:
     """The new text of every edited row, by id, checked line by line."""
     edits: dict[str, str] = {}
     for path in paths:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        # JSON lines end at "\n" only: str.splitlines would also split at U+2028 inside a string.
+        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
             if not line.strip():
                 continue
             where = f"{path.name} line {number}"
@@ -50,10 +54,14 @@ def read_edits(paths: list[Path]) -> dict[str, str]:
                 raise EditError(f"{where}: not JSON ({error.msg}); one object per line") from None
             if not isinstance(row, dict) or set(row) != {"id", "text"}:
                 raise EditError(f"{where}: an edit holds exactly the keys id and text")
+            if not isinstance(row["id"], str) or not row["id"]:
+                raise EditError(f"{where}: the id must be a non-empty string, got {row['id']!r}")
             if not isinstance(row["text"], str) or not row["text"].strip():
                 raise EditError(f"{where}: empty text for {row['id']!r}")
             if SPEAKER.search(row["text"]) or re.search(r"[\[\]]", row["text"]):
                 raise EditError(f"{where}: {row['id']}: speaker label or bracket in the new text")
+            if LINE_SEPARATORS.search(row["text"]):
+                raise EditError(f"{where}: {row['id']}: U+2028, U+2029 or U+0085 in the text; separate turns with \\n")
             if row["id"] in edits:
                 raise EditError(f"{where}: {row['id']} is edited twice")
             edits[row["id"]] = row["text"]
@@ -66,23 +74,58 @@ def plan(edits: dict[str, str], corpus: Path | None = None) -> dict[Path, tuple[
     left = dict(edits)
     changed: dict[Path, tuple[bytes, int]] = {}
     for path in sorted(corpus.glob("*.jsonl")):
-        lines = path.read_bytes().decode("utf-8").splitlines(keepends=True)
+        lines = path.read_bytes().split(b"\n")
         count = 0
         for i, line in enumerate(lines):
-            row = json.loads(line)
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                raise EditError(f"{path.name} line {i + 1}: not a JSON object; fix the corpus file first") from None
             if row["id"] not in left:
                 continue
             text = left.pop(row["id"])
             if text == row["text"]:
                 raise EditError(f"{row['id']} ({path.name}): the edit leaves the text as it was")
             row["text"] = text
-            lines[i] = json.dumps(row, ensure_ascii=False) + "\n"
+            lines[i] = json.dumps(row, ensure_ascii=False).encode("utf-8")
             count += 1
         if count:
-            changed[path] = ("".join(lines).encode("utf-8"), count)
+            changed[path] = (b"\n".join(lines), count)
     if left:
         raise EditError(f"ids not in {corpus}: {sorted(left)[:10]}{' ...' if len(left) > 10 else ''}")
     return changed
+
+
+def write_all(contents: dict[Path, bytes]) -> None:
+    """Write every file's new bytes to a temporary file beside it, then rename them all into place.
+
+    A failure while writing removes the temporary files and leaves every target as it was; a failure
+    between two renames (rare: same folder, same file system) names the files already replaced.
+    """
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in contents.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+    except OSError as error:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+        raise EditError(f"writing the new files failed ({error}); no corpus file was changed") from None
+    done: list[str] = []
+    for tmp, path in staged:
+        try:
+            os.replace(tmp, path)
+        except OSError as error:
+            for left, _ in staged[len(done) :]:
+                Path(left).unlink(missing_ok=True)
+            raise EditError(f"renaming into {path.name} failed ({error}); already replaced: {done or 'none'}") from None
+        done.append(path.name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         changed = plan(read_edits(args.edits))
-    except (EditError, OSError, UnicodeDecodeError) as error:
+    except (EditError, OSError, UnicodeDecodeError) as error:  # one line, no traceback
         print(f"error: {error}", file=sys.stderr)
         return 1
     print("| file | rows changed | sha256 before | sha256 after |\n| --- | --- | --- | --- |")
@@ -100,8 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         before = hashlib.sha256(path.read_bytes()).hexdigest()
         print(f"| `{path.name}` | {count} | {before} | {hashlib.sha256(data).hexdigest()} |")
     if args.apply:
-        for path, (data, _) in changed.items():
-            atomic_write_bytes(path, data, force=True, what=path.name)
+        try:
+            write_all({path: data for path, (data, _) in changed.items()})
+        except EditError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         print(f"\n{sum(c for _, c in changed.values())} rows rewritten in {len(changed)} files.")
     return 0
 

@@ -61,6 +61,10 @@ def test_apply_rewrites_only_the_edited_rows(edit, capsys):
         ('{"id": "en-1", "text": "x", "label": "scam"}', "exactly the keys id and text"),
         ('{"id": "en-1", "text": "  "}', "empty text"),
         ('{"id": "en-1", "text": "A: hello"}', "speaker label"),
+        ('{"id": "en-1", "text": "hello\\n客服：请问"}', "speaker label"),
+        ('{"id": "en-1", "text": "hello [laughs]"}', "bracket"),
+        ('{"id": "en-1", "text": "hello\\u2028ok"}', "U+2028"),
+        ('{"id": ["en-1"], "text": "hello"}', "non-empty string"),
         ('{"id": "en-2", "text": "pay now"}', "leaves the text as it was"),
         ("not json", "not JSON"),
     ],
@@ -79,3 +83,36 @@ def test_an_id_edited_twice_is_refused(edit, capsys):
     line = json.dumps({"id": "en-2", "text": "pay later"})
     assert module.main([str(_edits(tmp_path, line, line))]) == 1
     assert "edited twice" in capsys.readouterr().err
+
+
+def test_edits_across_files_are_applied_together(edit):
+    module, corpus, tmp_path = edit
+    lines = [
+        json.dumps({"id": "en-2", "text": "pay later"}),
+        json.dumps({"id": "zh-1", "text": "您好"}, ensure_ascii=False),
+    ]
+    assert module.main([str(_edits(tmp_path, *lines)), "--apply"]) == 0
+    assert json.loads((corpus / "en.jsonl").read_text("utf-8").splitlines()[1])["text"] == "pay later"
+    assert json.loads((corpus / "zh.jsonl").read_text("utf-8"))["text"] == "您好"
+
+
+def test_a_failed_write_changes_no_file(edit, capsys, monkeypatch):
+    module, corpus, tmp_path = edit
+    before = {p.name: p.read_bytes() for p in corpus.iterdir()}
+    real_fdopen, calls = module.os.fdopen, []
+
+    def failing_second(fd, *args, **kwargs):  # the second temporary file cannot be written
+        calls.append(fd)
+        if len(calls) == 2:
+            module.os.close(fd)
+            raise OSError(28, "No space left on device")
+        return real_fdopen(fd, *args, **kwargs)
+
+    monkeypatch.setattr(module.os, "fdopen", failing_second)
+    lines = [
+        json.dumps({"id": "en-2", "text": "pay later"}),
+        json.dumps({"id": "zh-1", "text": "您好"}, ensure_ascii=False),
+    ]
+    assert module.main([str(_edits(tmp_path, *lines)), "--apply"]) == 1
+    assert "no corpus file was changed" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in corpus.iterdir()} == before  # no temporary file left either

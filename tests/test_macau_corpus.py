@@ -78,17 +78,17 @@ def test_surface_features_alone_cannot_tell_scams(macau, subset):
 # Courtesy and style (issue 4 names politeness formulas): greetings, thanks, please, titles and
 # address terms, fillers, leave-taking, apologies and questions, counted in the whole call, plus
 # whether the call's last two lines close with thanks or leave-taking. Up to batch 17 these alone
-# told scams from genuine rows with ROC-AUC 0.72: genuine calls ended politely, scams did not.
+# told scams from genuine rows with ROC-AUC 0.74: genuine calls ended politely, scams did not.
 STYLE_MARKERS = {
     "greeting": r"\b(?:hello|hi|hey|good (?:morning|afternoon|evening)|selamat (?:pagi|petang|tengah hari|malam)"
     r"|assalamualaikum|salam)\b|你好|您好|喂|哈囉|早上好|下午好",
     "thanks": r"\b(?:thank(?:s| you)|terima ?kasih|tq|thx)\b|谢谢|謝謝|多谢|多謝|唔该|唔該|感谢|感謝",
-    "please": r"\b(?:please|pls|tolong|sila|mohon)\b|请|請|麻烦|麻煩|拜托|拜託",
+    "please": r"\b(?:please|pls|tolong|sila|mohon)\b|(?<![申邀])[请請]|麻烦|麻煩|拜托|拜託",
     "title": r"\b(?:sir|madam|mdm|maam|ma'am|mr|mrs|ms|miss|encik|puan|cik|tuan|datuk|auntie|aunty|uncle|boss)\b"
     r"|先生|小姐|女士|阿姨",
-    "filler": r"\b(?:uh|um|erm|er|ah|eh|hmm|mm|lah|la|leh|lor|meh|ya|yeah|ok|okay|alright)\b|嗯|呃|那个|那個|啊|哦|喔|吧|呀",
-    "leave_taking": r"\b(?:bye|goodbye|take care|see you|noted|have a (?:good|nice) day|jumpa lagi|sama sama)\b"
-    r"|再见|再見|拜拜|好的",
+    "filler": r"\b(?:uh|um|erm|er|ah|eh|hmm|mm|lah|la|leh|lor|meh|ya|yeah|ok|okay|alright)\b|嗯|呃|那个|那個|啊|哦|喔|吧|呀|好的",
+    "leave_taking": r"\b(?:bye|goodbye|take care|see you|cheers|noted|have a (?:good|nice) day|jumpa lagi|sama sama)\b"
+    r"|再见|再見|拜拜|掰掰",
     "apology": r"\b(?:sorry|maaf|apologi[sz]e)\b|不好意思|对不起|對不起|抱歉",
     "question": r"\?|？",
 }
@@ -111,9 +111,9 @@ def test_style_markers_match_what_they_name():
 
 
 # Scam against look-alike (the same register: an institution or business on the line) is held to
-# the surface audit's 0.60. Against every genuine row the bound is 0.65: everyday calls between
-# family and friends use no titles and more fillers (scam against ordinary alone: about 0.84 in
-# batch 17), which is how people talk, not a writing habit.
+# the surface audit's 0.60. Against every genuine row the bound is 0.65, chosen after measuring
+# 0.62 once batch 17 was edited: everyday calls between family and friends use no titles and more
+# fillers (scam against ordinary alone: about 0.84), which is how people talk, not a writing habit.
 @pytest.mark.parametrize(("subset", "bound"), [("all", 0.65), ("scam_vs_lookalike", 0.60)])
 def test_courtesy_and_style_alone_cannot_tell_scams(macau, subset, bound):
     data = macau if subset == "all" else macau[macau["category"] != "ordinary"]
@@ -133,25 +133,23 @@ def test_courtesy_and_style_alone_cannot_tell_scams(macau, subset, bound):
 # per class, so class sizes do not matter). Each is listed with why it stays; a batch that adds a
 # new one must either vary its rows or add it here with its reason.
 ONE_CLASS_ALLOWED = {
-    # scam script: "don't hang up", "cooperate with me", "... will then be frozen"
+    # scam script: 不要挂 "don't hang up", 就会 "(your account) will then (be frozen)", 查不到 / 侦查不公开 "the
+    # counter cannot see it, the investigation is secret"
     "要挂": "scam",
-    "合我": "scam",
     "就会": "scam",
-    # the genuine act: the official website, bringing an ID to a branch, "you can (do it) in the app",
-    # "anything (you need) ask", "the number on the ..."; appointments and office hours (time of day,
-    # weekday) that a scam's deadline ("today before five") does not use
+    "查不": "scam",
+    # the genuine act: the official website ("laman web"), an ID brought to any branch (带身份证到任意网点),
+    # "you can (do it) in the app" (可以在), "we never handle cases over the phone" (电话里), "we will never
+    # ask you to transfer to any (到任何) personal account"; and appointments, opening hours and processing
+    # times ("wednesday", 几点, 点半, 九点到十二点, 七到十四个工作日), which a scam's deadline ("today before
+    # five") does not use
     "laman": "legit",
     "web": "legit",
     "带身": "legit",
     "帶身": "legit",
     "以在": "legit",
-    "到任": "legit",
-    "问有": "legit",
     "话里": "legit",
-    "要带": "legit",
-    "者去": "legit",
-    "去好": "legit",
-    "的说": "legit",
+    "到任": "legit",
     "到十": "legit",
     "点半": "legit",
     "几点": "legit",
@@ -160,9 +158,10 @@ ONE_CLASS_ALLOWED = {
 
 
 def _tokens(text: str) -> set[str]:
+    """Latin words, and pairs of adjacent CJK characters (within a run: never across a space or a line)."""
     low = text.lower()
-    cjk = re.sub(r"[^\u4e00-\u9fff]", "", low)
-    return set(re.findall(r"[a-z][a-z']+", low)) | {cjk[i : i + 2] for i in range(len(cjk) - 1)}
+    runs = re.findall(r"[\u4e00-\u9fff]{2,}", low)
+    return set(re.findall(r"[a-z][a-z']+", low)) | {run[i : i + 2] for run in runs for i in range(len(run) - 1)}
 
 
 def test_no_new_word_is_used_by_one_class_only(macau):
