@@ -68,13 +68,14 @@ def read_edits(paths: list[Path]) -> dict[str, str]:
     return edits
 
 
-def plan(edits: dict[str, str], corpus: Path | None = None) -> dict[Path, tuple[bytes, int]]:
-    """The new bytes of every file an edit touches, with the number of rows changed."""
+def plan(edits: dict[str, str], corpus: Path | None = None) -> dict[Path, tuple[bytes, int, str]]:
+    """The new bytes of every file an edit touches, the number of rows changed and the old sha256."""
     corpus = CORPUS if corpus is None else corpus
     left = dict(edits)
-    changed: dict[Path, tuple[bytes, int]] = {}
+    changed: dict[Path, tuple[bytes, int, str]] = {}
     for path in sorted(corpus.glob("*.jsonl")):
-        lines = path.read_bytes().split(b"\n")
+        old = path.read_bytes()
+        lines = old.split(b"\n")
         count = 0
         for i, line in enumerate(lines):
             if not line.strip():
@@ -92,7 +93,7 @@ def plan(edits: dict[str, str], corpus: Path | None = None) -> dict[Path, tuple[
             lines[i] = json.dumps(row, ensure_ascii=False).encode("utf-8")
             count += 1
         if count:
-            changed[path] = (b"\n".join(lines), count)
+            changed[path] = (b"\n".join(lines), count, hashlib.sha256(old).hexdigest())
     if left:
         raise EditError(f"ids not in {corpus}: {sorted(left)[:10]}{' ...' if len(left) > 10 else ''}")
     return changed
@@ -139,16 +140,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print("| file | rows changed | sha256 before | sha256 after |\n| --- | --- | --- | --- |")
-    for path, (data, count) in changed.items():
-        before = hashlib.sha256(path.read_bytes()).hexdigest()
+    for path, (data, count, before) in changed.items():
         print(f"| `{path.name}` | {count} | {before} | {hashlib.sha256(data).hexdigest()} |")
     if args.apply:
         try:
-            write_all({path: data for path, (data, _) in changed.items()})
+            write_all({path: data for path, (data, _, _) in changed.items()})
         except EditError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
-        print(f"\n{sum(c for _, c in changed.values())} rows rewritten in {len(changed)} files.")
+        print(f"\n{sum(c for _, c, _ in changed.values())} rows rewritten in {len(changed)} files.")
     return 0
 
 
