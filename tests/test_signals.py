@@ -154,3 +154,18 @@ def test_two_train_runs_to_one_path_leave_one_verifiable_model(scamclf_exe, corp
     assert verify.returncode == 0, verify.stderr
     assert target.with_suffix(".metrics.json").exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_workers_do_not_outlive_a_killed_parent(scamclf_exe, model_path, large_input, tmp_path):
+    """SIGKILL leaves no chance to shut the pool down: the workers must still go (Linux)."""
+    if sys.platform != "linux":
+        pytest.skip("the kernel's parent-death signal is Linux-only")
+    out = tmp_path / "scored.csv"
+    process = _start(
+        scamclf_exe, "score", large_input, "--model-path", model_path, "--output-path", out, "--jobs", "2", cwd=tmp_path
+    )
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in tmp_path.glob(".scored.csv.*.tmp")), "the first scored rows")
+    process.kill()
+    process.wait(timeout=STOP_WITHIN_S)
+    _wait_for(lambda: not _processes_mentioning(str(out)), "the orphaned workers to exit", timeout=5.0)
+    process.communicate(timeout=STOP_WITHIN_S)  # the pipes close once no worker holds them

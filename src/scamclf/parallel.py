@@ -58,12 +58,29 @@ def resolve_jobs(jobs: int | None) -> int:
     return int(jobs)
 
 
-def _start_worker(payload: bytes | None) -> None:
+def _start_worker(payload: bytes | None, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # A parent stopped by a signal shuts the pool down without waiting; if it exits before the pool's
+    # thread has told the workers, they would wait on their queue for ever, orphaned, holding the
+    # parent's stdout and stderr open. On Linux the kernel sends them SIGTERM when the parent dies.
+    _die_with_parent()
+    if os.getppid() != parent:  # the parent died before that was set up
+        os._exit(1)
     global _model
     if payload is not None:
         _model = pickle.loads(payload)  # pickled by our own parent process, not read from a file
+
+
+def _die_with_parent() -> None:
+    if sys.platform != "linux":
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _run(task: Callable[[Any, Any, dict[str, Any]], Any], payload: Any, options: dict[str, Any]) -> Any:
@@ -123,7 +140,10 @@ def ordered_map(
         gc.freeze()  # the collector would otherwise write to (and so copy) every shared object
     # With fork, ProcessPoolExecutor starts every worker up front, before its own thread.
     executor = ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_start_worker, initargs=(None if forked else pickle.dumps(model),)
+        jobs,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(None if forked else pickle.dumps(model), os.getpid()),
     )
     finished = False
     try:
