@@ -43,9 +43,19 @@ def _stop(process: subprocess.Popen[bytes], signum: int) -> tuple[float, str]:
     try:
         _, stderr = process.communicate(timeout=STOP_WITHIN_S)
     except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        pytest.fail(f"still running {STOP_WITHIN_S} s after {signal.Signals(signum).name}")
+        # Either the process still runs, or it exited while something it started holds its pipes
+        # open. Never wait on the pipes again: that turns a failure into a hang.
+        exited = process.poll() is not None
+        if not exited:
+            process.kill()
+            process.wait(timeout=STOP_WITHIN_S)
+        for pipe in (process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        name = signal.Signals(signum).name
+        if exited:
+            pytest.fail(f"exited after {name} but its pipes stayed open {STOP_WITHIN_S} s: a child outlived it")
+        pytest.fail(f"still running {STOP_WITHIN_S} s after {name}")
     return time.monotonic() - sent, stderr.decode("utf-8", "replace")
 
 
