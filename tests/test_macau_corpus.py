@@ -152,6 +152,9 @@ ONE_CLASS_ALLOWED = {
     "点半": "legit",
     "几点": "legit",
     "wednesday": "legit",
+    # the genuine act again (batch 18): the official anti-scam helpline and app a bank or hotline sends a customer
+    # to ("report it on scamshield", 1799); one scam uses the name to build trust
+    "scamshield": "legit",
 }
 
 
