@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -33,30 +35,55 @@ def _start(exe: str, *args: object, cwd: Path) -> subprocess.Popen[bytes]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         preexec_fn=_default_sigint,
+        # Its own process group, so that a test that gives up can kill everything it started.
+        start_new_session=True,
     )
 
 
+def _give_up(process: subprocess.Popen[bytes], message: str, partial: bytes | None = None) -> None:
+    """Kill the process and everything it started, close its pipes, and fail with ``message``.
+
+    Never waits on the pipes: a stray child holding them open would turn a failure into a hang.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # its own group (``_start``): workers included
+    try:
+        process.wait(timeout=STOP_WITHIN_S)
+    except subprocess.TimeoutExpired:
+        message += " (and it did not die on SIGKILL)"
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
+    tail = (partial or b"").decode("utf-8", "replace").strip().splitlines()[-3:]
+    pytest.fail(message + (f"; last stderr: {' | '.join(tail)}" if tail else ""))
+
+
 def _stop(process: subprocess.Popen[bytes], signum: int) -> tuple[float, str]:
-    """Send ``signum``; return the seconds until the process exited and its stderr."""
+    """Send ``signum``; return the seconds until the process exited and closed its pipes, and its stderr."""
     sent = time.monotonic()
     process.send_signal(signum)
     try:
         _, stderr = process.communicate(timeout=STOP_WITHIN_S)
-    except subprocess.TimeoutExpired:
-        # Either the process still runs, or it exited while something it started holds its pipes
-        # open. Never wait on the pipes again: that turns a failure into a hang.
-        exited = process.poll() is not None
-        if not exited:
-            process.kill()
-            process.wait(timeout=STOP_WITHIN_S)
-        for pipe in (process.stdout, process.stderr):
-            if pipe is not None:
-                pipe.close()
+    except subprocess.TimeoutExpired as timeout:
+        # Either the process still runs, or it exited while something it started holds its pipes open.
         name = signal.Signals(signum).name
-        if exited:
-            pytest.fail(f"exited after {name} but its pipes stayed open {STOP_WITHIN_S} s: a child outlived it")
-        pytest.fail(f"still running {STOP_WITHIN_S} s after {name}")
+        if process.poll() is None:
+            _give_up(process, f"still running {STOP_WITHIN_S} s after {name}", timeout.stderr)
+        _give_up(
+            process,
+            f"exited after {name}, but its pipes stayed open {STOP_WITHIN_S} s: a child outlived it",
+            timeout.stderr,
+        )
     return time.monotonic() - sent, stderr.decode("utf-8", "replace")
+
+
+def _first_stderr_line(process: subprocess.Popen[bytes], timeout: float = 120.0) -> bytes:
+    """The first line the process writes to stderr, or a failure (not a hang) if none comes in ``timeout`` s."""
+    assert process.stderr is not None
+    ready, _, _ = select.select([process.stderr], [], [], timeout)
+    if not ready:
+        _give_up(process, f"wrote nothing to stderr in {timeout} s")
+    return process.stderr.readline()
 
 
 def _wait_for(condition, what: str, timeout: float = 120.0) -> None:
@@ -114,8 +141,7 @@ def test_signal_during_train_stops_promptly_and_leaves_nothing(scamclf_exe, corp
     rows.to_csv(tmp_path / "train.csv", index=False)
     target = tmp_path / "model.joblib"
     process = _start(scamclf_exe, "train", "train.csv", "--model-path", target, cwd=tmp_path)
-    assert process.stderr is not None
-    assert process.stderr.readline().startswith(b"Training on")
+    assert _first_stderr_line(process).startswith(b"Training on")
     time.sleep(1.0)
     latency, stderr = _stop(process, signum)
     print(f"train stopped {latency:.3f} s after {signal.Signals(signum).name}")
