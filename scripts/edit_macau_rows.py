@@ -26,8 +26,9 @@ import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
+
+from scamclf.dataset import stage_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "raw" / "macau"
@@ -100,23 +101,18 @@ def plan(edits: dict[str, str], corpus: Path | None = None) -> dict[Path, tuple[
 
 
 def write_all(contents: dict[Path, bytes]) -> None:
-    """Write every file's new bytes to a temporary file beside it, then rename them all into place.
+    """Stage every file's new bytes beside it (:func:`scamclf.dataset.stage_bytes`), then rename them all into place.
 
-    A failure while writing removes the temporary files and leaves every target as it was; a failure
+    A failure while staging removes the temporary files and leaves every target as it was; a failure
     between two renames (rare: same folder, same file system) names the files already replaced.
     """
-    staged: list[tuple[str, Path]] = []
+    staged: list[tuple[Path, Path]] = []
     try:
         for path, data in contents.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            staged.append((tmp, path))
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+            staged.append((stage_bytes(path, data), path))
     except OSError as error:
         for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
         raise EditError(f"writing the new files failed ({error}); no corpus file was changed") from None
     done: list[str] = []
     for tmp, path in staged:
@@ -124,7 +120,7 @@ def write_all(contents: dict[Path, bytes]) -> None:
             os.replace(tmp, path)
         except OSError as error:
             for left, _ in staged[len(done) :]:
-                Path(left).unlink(missing_ok=True)
+                left.unlink(missing_ok=True)
             raise EditError(f"renaming into {path.name} failed ({error}); already replaced: {done or 'none'}") from None
         done.append(path.name)
 

@@ -3,6 +3,8 @@
 import hashlib
 import importlib.util
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -116,3 +118,12 @@ def test_a_failed_write_changes_no_file(edit, capsys, monkeypatch):
     assert module.main([str(_edits(tmp_path, *lines)), "--apply"]) == 1
     assert "no corpus file was changed" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in corpus.iterdir()} == before  # no temporary file left either
+
+
+def test_rewritten_files_keep_an_ordinary_mode(edit):
+    module, corpus, tmp_path = edit
+    mask = os.umask(0)
+    os.umask(mask)
+    line = json.dumps({"id": "en-2", "text": "pay later"})
+    assert module.main([str(_edits(tmp_path, line)), "--apply"]) == 0
+    assert stat.S_IMODE((corpus / "en.jsonl").stat().st_mode) == 0o666 & ~mask  # not mkstemp's 0600

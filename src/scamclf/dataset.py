@@ -604,18 +604,36 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, force: bool = False, wh
     path = Path(path)
     _refuse_existing(path, force, what)
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = stage_bytes(path, data)
+    try:
+        _commit(tmp, path, force, what)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def stage_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to a new temporary file beside ``path`` and return it; ``path`` is not touched.
+
+    The file is flushed to disk and has the mode a plain ``open()`` would give, so that renaming it
+    over ``path`` (the caller's step: :func:`atomic_write_bytes`, or several files renamed together)
+    leaves a complete, ordinary file. On failure nothing is left behind.
+    """
+    path = Path(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        _commit(Path(tmp_name), path, force, what)
+        os.chmod(tmp_name, _umask_mode())
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
-    return path
+    return Path(tmp_name)
 
 
 def _umask_mode() -> int:
