@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 import pytest
@@ -40,7 +41,7 @@ def _start(exe: str, *args: object, cwd: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _give_up(process: subprocess.Popen[bytes], message: str, partial: bytes | None = None) -> None:
+def _give_up(process: subprocess.Popen[bytes], message: str, partial: bytes | None = None) -> NoReturn:
     """Kill the process and everything it started, close its pipes, and fail with ``message``.
 
     Never waits on the pipes: a stray child holding them open would turn a failure into a hang.
@@ -68,12 +69,10 @@ def _stop(process: subprocess.Popen[bytes], signum: int) -> tuple[float, str]:
         # Either the process still runs, or it exited while something it started holds its pipes open.
         name = signal.Signals(signum).name
         if process.poll() is None:
-            _give_up(process, f"still running {STOP_WITHIN_S} s after {name}", timeout.stderr)
-        _give_up(
-            process,
-            f"exited after {name}, but its pipes stayed open {STOP_WITHIN_S} s: a child outlived it",
-            timeout.stderr,
-        )
+            reason = f"still running {STOP_WITHIN_S} s after {name}"
+        else:
+            reason = f"exited after {name}, but its pipes stayed open {STOP_WITHIN_S} s: a child outlived it"
+        _give_up(process, reason, timeout.stderr)
     return time.monotonic() - sent, stderr.decode("utf-8", "replace")
 
 
