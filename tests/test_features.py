@@ -55,6 +55,40 @@ def test_mask_digits_and_tokenize():
     assert tokenize("pay 0 到账户") == ["pay", "0", "到", "账", "户"]
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("வணக்கம், நான் போலீஸ் அதிகாரி!", ["வணக்கம்", "நான்", "போலீஸ்", "அதிகாரி"]),  # Tamil
+        ("नमस्ते, मैं पुलिस से बोल रहा हूँ", ["नमस्ते", "मैं", "पुलिस", "से", "बोल", "रहा", "हूँ"]),  # Hindi
+        ("ខ្ញុំជាប៉ូលីស", ["ខ្ញុំជាប៉ូលីស"]),  # Khmer (no spaces between words)
+        ("ok 1\ufe0f\u20e3 e\u0301te\u0301", ["ok", "1", "été"]),  # emoji keycap gone, accent composed
+    ],
+)
+def test_combining_marks_stay_with_their_letters(text, words):
+    # Before 0.30.0 vowel signs and viramas were blanked as punctuation: "வணக கம".
+    assert tokenize(normalise_text(text)) == words
+
+
+def test_mark_ranges_hold_only_combining_marks():
+    import unicodedata
+
+    from scamclf.ngrams import _MARKS
+
+    spans = [[int(end, 16) for end in span.split("-")] for span in _MARKS.split()]
+    written = {c for span in spans for c in range(span[0], span[-1] + 1)}
+    assert all(unicodedata.category(chr(c)) in ("Mn", "Mc") for c in written)
+    # Every BMP mark this Python knows is written out, but those of later Unicode versions than 14.0.
+    known = {
+        c
+        for c in range(0x10000)
+        if unicodedata.category(chr(c)) in ("Mn", "Mc") and not (0x20D0 <= c <= 0x20FF or 0xFE00 <= c <= 0xFE0F)
+    }
+    if unicodedata.unidata_version == "14.0.0":
+        assert written == known
+    else:
+        assert len(known - written) < 50 and written <= known
+
+
 def test_digit_modes_change_only_what_the_ngrams_see():
     text = normalise_text("Your code is 4 5 6 7, RM 12,000")
     assert mask_digits(text, "collapse") == "your code is 0 rm 0"

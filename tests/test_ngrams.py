@@ -162,7 +162,7 @@ def test_vectorised_fit_finds_the_same_ngrams_per_word(units, lo, extra):
 _TOKEN_TEXT = st.text(
     st.one_of(
         st.sampled_from(list("abcXYZ0019 \t\n\r\x0b\x0c\x1c\x1f_-.,'")),
-        st.sampled_from(["账", "户", "é", "\u00a0", "\u2028", "٣"]),
+        st.sampled_from(["账", "户", "é", "\u00a0", "\u2028", "٣", "க", "\u0bcd", "\u0bbe", "\ufe0f"]),
     ),
     max_size=40,
 )

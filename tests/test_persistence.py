@@ -197,6 +197,22 @@ def test_tampered_vectoriser_is_refused(model_path, tmp_path, change, message):
         scamclf.load(target)
 
 
+def test_model_with_the_token_pattern_before_0_30_loads_and_scores_as_it_did(model_path, tmp_path):
+    # Models saved before 0.30.0 split words at combining marks; their pattern is still allowed.
+    import scamclf
+    from scamclf.ngrams import LEGACY_TOKEN_PATTERN, TOKEN_PATTERN
+    from scamclf.persistence import save_model
+
+    assert LEGACY_TOKEN_PATTERN != TOKEN_PATTERN
+    model = scamclf.load(model_path)
+    texts = ["transfer your savings to the safe account now 0 00 12", "see you at dinner", "转账到安全账户 ok"]
+    before = model.score_texts(texts)["scam_probability"].tolist()
+    words = next(vec for name, vec in model.estimator.features_.vectorisers_ if name == "w")
+    words.token_pattern = LEGACY_TOKEN_PATTERN
+    target = save_model(model.estimator, tmp_path / "old.joblib")
+    assert scamclf.load(target).score_texts(texts)["scam_probability"].tolist() == before
+
+
 def test_model_with_another_lexicon_pattern_is_refused(model_path, tmp_path):
     import copy
 

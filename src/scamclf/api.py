@@ -669,8 +669,8 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
     The unpickler admits only scamclf's own types, but their settings come from the file: a
     vectoriser told to read each transcript as a *file name* would open files while scoring.
     """
-    from .features import TOKEN_PATTERN, shipped_lexicon_specs
-    from .ngrams import NgramTfidf, is_norm_floor
+    from .features import shipped_lexicon_specs
+    from .ngrams import KNOWN_TOKEN_PATTERNS, NgramTfidf, is_norm_floor
 
     features = getattr(estimator, "features_", None)
     vectorisers = getattr(features, "vectorisers_", None)
@@ -681,7 +681,7 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
         for _, vec in vectorisers:
             if not isinstance(vec, NgramTfidf) or vec.analyzer not in ("word", "char_wb"):
                 problems.append("a vectoriser uses an analyzer scamclf never uses")
-            elif vec.analyzer == "word" and vec.token_pattern != TOKEN_PATTERN:
+            elif vec.analyzer == "word" and vec.token_pattern not in KNOWN_TOKEN_PATTERNS:
                 # A pattern from a file could be built to backtrack for ever on some transcript.
                 problems.append("a vectoriser uses a token pattern scamclf never uses")
             elif not (

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .ngrams import CJK_RANGES, TOKEN_PATTERN, NgramTfidf, text_slices
+from .ngrams import CJK_RANGES, MARK_RANGES, TOKEN_PATTERN, NgramTfidf, text_slices
 
 __all__ = [
     "TOKEN_PATTERN",
@@ -62,8 +62,10 @@ _PLACEHOLDER = re.compile(r"<[A-Za-z_]+>|\[[A-Za-z_]+\]|\b(?:DIGIT|NAME|PHONE|UR
 # look-behind, same matches (tested).
 _APOSTROPHE = re.compile(r"['\u2019](?<=\w['\u2019])(?=\w)")
 _PLACEHOLDER_WORDS = ("DIGIT", "NAME", "PHONE", "URL", "EMAIL")
-# Punctuation becomes a space and runs of horizontal space collapse to one, in one pass.
-_PUNCT_OR_SPACES = re.compile(r"(?:[^\w\s]|_|[ \t\r\f\v])+")
+# Punctuation becomes a space and runs of horizontal space collapse to one, in one pass. Combining
+# marks are not punctuation: they are part of the word in Indic, Thai or Khmer script (since 0.30.0;
+# before, "வணக்கம்" came out as "வணக கம").
+_PUNCT_OR_SPACES = re.compile(rf"(?:[^\w\s{MARK_RANGES}]|_|[ \t\r\f\v])+")
 # The ASCII characters that pattern matches, each to a space; then runs of spaces become one.
 _ASCII_BLANKS = str.maketrans({chr(c): " " for c in range(128) if _PUNCT_OR_SPACES.fullmatch(chr(c))})
 _SPACE_RUN = re.compile(" {2,}")
