@@ -30,6 +30,39 @@ def test_score_texts_truncates_huge_transcripts(fitted):
     assert 0 <= out["scam_probability"].iloc[0] <= 1
 
 
+@pytest.mark.parametrize(
+    ("text", "script"),
+    [
+        ("வணக்கம் நான் போலீஸ் அதிகாரி உங்கள் bank account OTP சொல்லுங்கள்", "Tamil"),
+        ("여보세요 검찰청 수사관입니다 고객님 계좌가 자금세탁에 연루되었습니다", "Hangul"),
+    ],
+)
+def test_score_texts_notes_writing_the_model_never_saw(fitted, text, script):
+    # Such a text gets no features: its score is an empty text's, and the user is told so.
+    out = fitted.score_texts([text, "transfer your savings to a safe account now", "sila pindahkan wang sekarang"])
+    note = out["note"].iloc[0]
+    assert note.startswith("unfamiliar writing: ") and f"({script}, such as" in note
+    assert out["note"].iloc[1:].tolist() == ["", ""]
+    assert fitted.predict(text)["note"] == note
+    long = fitted.score_texts([text * (MAX_TRANSCRIPT_CHARS // len(text) + 1)])["note"].iloc[0]
+    assert long.startswith("truncated") and "; unfamiliar writing: " in long
+
+
+def test_score_texts_notes_nothing_for_a_few_stray_letters(fitted):
+    # A name or a symbol in another script is not a text in it.
+    # Half of "ok 김안" is Korean, but two letters are too few to call it a Korean text.
+    out = fitted.score_texts(["please transfer the savings to account of 안 now", "ok 김안", "ok 김안녕"])
+    assert out["note"].tolist()[:2] == ["", ""] and out["note"].iloc[2].startswith("unfamiliar writing: 60%")
+
+
+def test_models_saved_without_their_letters_note_nothing(fitted):
+    import copy
+
+    old = copy.deepcopy(fitted)
+    del old.estimator.features_.known_letters_
+    assert old.score_texts(["여보세요 검찰청 수사관입니다"])["note"].tolist() == [""]
+
+
 def test_score_frame_keeps_input_columns_and_order(fitted, corpus):
     frame = corpus[["source", "text"]]
     out = fitted.score_frame(frame)

@@ -427,6 +427,12 @@ def score(
                 f"Scored {summary['rows']} rows: {summary['scam']} scam, {summary['suspicious']} suspicious, "
                 f"{summary['legit']} legit, {summary['not_scored']} not scored (see the note column) -> {output_path}"
             )
+            if summary.get("unfamiliar"):
+                rows = "1 row is" if summary["unfamiliar"] == 1 else f"{summary['unfamiliar']} rows are"
+                _err(
+                    f"{rows} written mostly in letters the model never saw in training; "
+                    "their scores say little (see the note column)"
+                )
 
 
 def _score_on_dask(options: dict[str, Any]) -> None:
@@ -589,6 +595,8 @@ def predict(
         typer.echo(f"{result['verdict'].upper()} (scam probability {result['scam_probability']:.2f}{kind})")
         if result["evidence"]:
             typer.echo("Evidence: " + "; ".join(f"{e['phrase']} ({e['weight']:+.2f})" for e in result["evidence"]))
+        if result["note"]:
+            typer.echo(f"Note: {result['note']}")
 
 
 @app.command()

@@ -6,6 +6,7 @@ import json
 import re
 import unicodedata
 from bisect import bisect_right
+from collections import Counter
 from functools import lru_cache
 from importlib import resources
 from typing import Any, overload
@@ -24,6 +25,7 @@ __all__ = [
     "Lexicon",
     "ScamFeatures",
     "as_texts",
+    "known_letters",
     "load_lexicon",
     "mask_digits",
     "normalise_text",
@@ -688,6 +690,24 @@ def shipped_lexicon_specs() -> list[dict[str, Any]]:
 PARALLEL_FIT_CHARS = 5_000_000
 
 
+# Everything but letters (digits, "_", spaces, and the combining marks, which ride on a letter).
+_NON_LETTERS = re.compile(r"[\W\d_]+")
+#: A letter counts as known once the training text holds it this often: a character or two of a
+#: script in a large corpus (a name, a stray symbol) teaches nothing about texts written in it.
+KNOWN_LETTER_MIN_COUNT = 3
+
+
+def known_letters(normalised: list[str]) -> str:
+    """The letters (lower case, after :func:`normalise_text`) that occur at least
+    :data:`KNOWN_LETTER_MIN_COUNT` times in ``normalised``, as one sorted string.
+
+    >>> known_letters(["abc", "abd", "ab 到", "c c"])
+    'abc'
+    """
+    counts = Counter(_NON_LETTERS.sub("", "".join(normalised)))
+    return "".join(sorted(ch for ch, n in counts.items() if n >= KNOWN_LETTER_MIN_COUNT))
+
+
 def _fit_block(vectoriser: NgramTfidf, texts: list[str]) -> tuple[NgramTfidf, sp.csr_matrix]:
     return vectoriser, vectoriser.fit_transform(texts)
 
@@ -756,6 +776,11 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         self.speech = speech
         self.norm_floor = norm_floor
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state.pop("_letter_table", None)  # derived from known_letters_ on first use
+        return state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("digits", "mask")  # models saved before the parameter masked digits
         state.setdefault("speech", False)  # ... and before 0.11.0 kept hesitations and digit words
@@ -823,6 +848,7 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         else:
             done = [function(*args, **kwargs) for function, args, kwargs in tasks]
         self.vectorisers_ = [(name, vec) for (name, _), (vec, _) in zip(vectorisers, done, strict=False)]
+        self.known_letters_ = known_letters(normalised)
         blocks = [block for _, block in done[:-1]] + [done[-1]]
         self.n_features_out_ = sum(b.shape[1] for b in blocks)
         return sp.hstack(blocks, format="csr", dtype=np.float32)
@@ -838,6 +864,40 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         blocks = [vec.transform(masked) for _, vec in self.vectorisers_]
         blocks.append(self._lexicon_block(normalised))
         return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    def unfamiliar_letters(self, normalised: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Per text: the share of its letters that the training text never held (:func:`known_letters`),
+        how many such letters it has, and the first of them ("" when none).
+
+        A text in a script the model never saw (Tamil, Thai, Korean for the bundled corpus) gets no
+        n-gram and no cue, and so the score of an empty text, whatever it says. Models saved before
+        0.30.0 did not record their letters: every share is 0.
+
+        >>> f = ScamFeatures(min_df=1).fit(["transfer to a safe account", "转账到安全账户"] * 3)
+        >>> shares, counts, firsts = f.unfamiliar_letters(["safe account", "안전 계좌 ace", "12 34"])
+        >>> shares.round(2).tolist(), counts.tolist(), firsts
+        ([0.0, 0.57, 0.0], [0, 4, 0], ['', '안', ''])
+        """
+        shares = np.zeros(len(normalised))
+        counts = np.zeros(len(normalised), dtype=np.int64)
+        firsts = [""] * len(normalised)
+        known = getattr(self, "known_letters_", None)
+        if known is None:
+            return shares, counts, firsts
+        table = getattr(self, "_letter_table", None)
+        if table is None:
+            table = self._letter_table = dict.fromkeys(map(ord, known))
+        ascii_known = all(c in known for c in "abcdefghijklmnopqrstuvwxyz")
+        for i, text in enumerate(normalised):
+            if ascii_known and text.isascii():
+                continue
+            letters = _NON_LETTERS.sub("", text)
+            unknown = letters.translate(table)
+            if unknown:
+                shares[i] = len(unknown) / len(letters)
+                counts[i] = len(unknown)
+                firsts[i] = unknown[0]
+        return shares, counts, firsts
 
     def _lexicon_block(self, normalised: list[str]) -> sp.csr_matrix:
         return _lexicon_rows(self.lexicon_, self.lexicon_weight, normalised)
