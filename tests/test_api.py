@@ -41,7 +41,7 @@ def test_score_texts_notes_writing_the_model_never_saw(fitted, text, script):
     # Such a text gets no features: its score is an empty text's, and the user is told so.
     out = fitted.score_texts([text, "transfer your savings to a safe account now", "sila pindahkan wang sekarang"])
     note = out["note"].iloc[0]
-    assert note.startswith("unfamiliar writing: ") and f"({script}, such as" in note
+    assert note.startswith("unfamiliar writing: ") and f"of the letters are {script}, a script" in note
     assert out["note"].iloc[1:].tolist() == ["", ""]
     assert fitted.predict(text)["note"] == note
     long = fitted.score_texts([text * (MAX_TRANSCRIPT_CHARS // len(text) + 1)])["note"].iloc[0]
@@ -53,13 +53,36 @@ def test_score_texts_notes_nothing_for_a_few_stray_letters(fitted):
     # Half of "ok 김안" is Korean, but two letters are too few to call it a Korean text.
     out = fitted.score_texts(["please transfer the savings to account of 안 now", "ok 김안", "ok 김안녕"])
     assert out["note"].tolist()[:2] == ["", ""] and out["note"].iloc[2].startswith("unfamiliar writing: 60%")
+    # Rare Chinese characters are not a foreign script: the fixture's Chinese rows hold few of them.
+    assert fitted.score_texts(["龘靐齉爩 转账"])["note"].tolist() == [""]
+
+
+def test_the_note_names_the_script_of_most_unfamiliar_letters(fitted):
+    note = fitted.score_texts(["ok 안녕 வணக்கம் நான் போலீஸ் அதிகாரி"])["note"].iloc[0]
+    assert "of the letters are Tamil, a script" in note
+
+
+def test_a_refit_forgets_the_letters_of_the_first_fit():
+    from scamclf.features import ScamFeatures
+
+    features = ScamFeatures(min_df=1, lexicon_weight=0)
+    features.fit(["hello there friend"] * 3)
+    assert features.unfamiliar_letters(["안녕 안녕"])[0].tolist() == [1.0]
+    features.fit(["안녕 안녕 hello"] * 3)
+    assert features.unfamiliar_letters(["안녕 안녕"])[0].tolist() == [0.0]
+
+
+def test_turn_scores_of_one_text_per_call_carry_the_note(fitted):
+    frame = pd.DataFrame({"text": ["여보세요\n검찰청 수사관입니다", "hello\ntransfer your savings to a safe account"]})
+    out = fitted.score_turns(frame)
+    assert out["note"].iloc[0].startswith("unfamiliar writing: ") and out["note"].iloc[1] == ""
 
 
 def test_models_saved_without_their_letters_note_nothing(fitted):
     import copy
 
     old = copy.deepcopy(fitted)
-    del old.estimator.features_.known_letters_
+    del old.estimator.features_.known_scripts_
     assert old.score_texts(["여보세요 검찰청 수사관입니다"])["note"].tolist() == [""]
 
 

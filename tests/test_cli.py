@@ -147,7 +147,7 @@ def test_predict_json_and_text(model_path):
     human = _invoke("predict", "--model-path", model_path, input=text)
     assert human.exit_code == 0 and human.stdout.startswith("SCAM") and "Note:" not in human.stdout
     tamil = _invoke("predict", "--model-path", model_path, input="வணக்கம் நான் போலீஸ் அதிகாரி")
-    assert tamil.exit_code == 0 and "Note: unfamiliar writing: 100% of the letters (Tamil" in tamil.stdout
+    assert tamil.exit_code == 0 and "Note: unfamiliar writing: 100% of the letters are Tamil" in tamil.stdout
 
 
 def test_info_and_verify(model_path, model_copy):

@@ -39,12 +39,14 @@ def _local(fitted, frame: pd.DataFrame, tmp_path) -> pd.DataFrame:
 
 
 def test_dask_engine_equals_local_engine_on_csv_files(fitted, calls, cluster, tmp_path):
+    calls = calls.copy()
+    calls.loc[40, "text"] = "여보세요 검찰청 수사관입니다 고객님 계좌가"  # writing the model never saw: noted, counted
     folder = tmp_path / "in"
     folder.mkdir()
     for i in range(3):
         calls.iloc[i * 30 : (i + 1) * 30].to_csv(folder / f"part{i}.csv", index=False)
     summary = score_files_dask(fitted, folder, tmp_path / "out", scheduler=cluster.scheduler_address)
-    assert summary["rows"] == 90 and summary["partitions"] == 3
+    assert summary["rows"] == 90 and summary["partitions"] == 3 and summary["unfamiliar"] == 1
     got = pd.read_parquet(tmp_path / "out")
     pd.testing.assert_frame_equal(got, _local(fitted, calls, tmp_path))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"part-0000{i}.parquet" for i in range(3)]
@@ -64,6 +66,8 @@ def test_cli_engine_dask(model_path, calls, cluster, tmp_path):
     from scamclf.cli import app
 
     src = tmp_path / "calls.csv"
+    calls = calls.copy()
+    calls.loc[[3, 70], "text"] = "வணக்கம் நான் போலீஸ் அதிகாரி"
     calls.to_csv(src, index=False)
     out = tmp_path / "scored"
     args = ["score", str(src), "--model-path", str(model_path), "--engine", "dask"]
@@ -71,6 +75,7 @@ def test_cli_engine_dask(model_path, calls, cluster, tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Scored 90 rows in 1 partitions" in result.output
+    assert "2 rows are written mostly in a script the model never saw" in result.output
     scored = pd.read_csv(out / "part-00000.csv", dtype=str, keep_default_na=False)
     assert scored["id"].tolist() == calls["id"].tolist()
     again = CliRunner().invoke(app, args)

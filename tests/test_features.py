@@ -76,7 +76,7 @@ def test_mark_ranges_hold_only_combining_marks():
 
     spans = [[int(end, 16) for end in span.split("-")] for span in _MARKS.split()]
     written = {c for span in spans for c in range(span[0], span[-1] + 1)}
-    assert all(unicodedata.category(chr(c)) in ("Mn", "Mc") for c in written)
+    assert all(unicodedata.category(chr(c)) in ("Mn", "Mc", "Cn") for c in written)
     # Every BMP mark this Python knows is written out, but those of later Unicode versions than 14.0.
     known = {
         c
@@ -86,7 +86,9 @@ def test_mark_ranges_hold_only_combining_marks():
     if unicodedata.unidata_version == "14.0.0":
         assert written == known
     else:
-        assert len(known - written) < 50 and written <= known
+        # Later versions add marks (few); earlier ones lack some written here (unassigned then).
+        assert len(known - written) < 50
+        assert all(unicodedata.category(chr(c)) == "Cn" for c in written - known)
 
 
 def test_digit_modes_change_only_what_the_ngrams_see():

@@ -213,15 +213,15 @@ def test_model_with_the_token_pattern_before_0_30_loads_and_scores_as_it_did(mod
     assert scamclf.load(target).score_texts(texts)["scam_probability"].tolist() == before
 
 
-def test_model_whose_known_letters_are_not_text_is_refused(model_path, tmp_path):
+def test_model_whose_known_scripts_are_not_text_is_refused(model_path, tmp_path):
     import scamclf
     from scamclf.persistence import save_model
 
     model = scamclf.load(model_path)
-    assert isinstance(model.estimator.features_.known_letters_, str) and "a" in model.estimator.features_.known_letters_
-    model.estimator.features_.known_letters_ = [97, 98]
+    assert model.estimator.features_.known_scripts_ == "CJK LATIN"
+    model.estimator.features_.known_scripts_ = [97, 98]
     target = save_model(model.estimator, tmp_path / "evil.joblib")
-    with pytest.raises(ModelIntegrityError, match="known letters"):
+    with pytest.raises(ModelIntegrityError, match="known scripts"):
         scamclf.load(target)
 
 

@@ -6,7 +6,6 @@ import hashlib
 import itertools
 import json
 import os
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from .config import (
     MODEL_ENV_VAR,
     OUTPUT_COLUMNS,
     TURN_COLUMNS,
+    UNFAMILIAR_NOTE_START,
     user_model_path,
 )
 from .dataset import (
@@ -59,6 +59,7 @@ __all__ = [
     "train",
     "training_frame",
     "training_weights",
+    "unfamiliar_note",
 ]
 
 # Scoring reads at most this much of one transcript: the opening of a call carries the script,
@@ -66,14 +67,12 @@ __all__ = [
 MAX_TRANSCRIPT_CHARS = 100_000
 
 #: A scored row with at least this share of its letters, and at least ``UNFAMILIAR_MIN_LETTERS`` of
-#: them, unseen in training says so in `note`: a script the model never learned (Tamil, Thai, Korean,
-#: Hindi for the bundled corpus) gets no features, so its score is that of an empty text whatever
-#: the call says. Vietnamese (22% of its letters are accented forms the corpus lacks) is noted,
-#: French (2%) is not; of the 50,000 rows of the shared corpora, the bundled corpus and the challenge
-#: set, none is (the most: 13%, a short Chinese SMS with rare characters).
+#: them, in a script the training text did not hold says so in `note`: a script the model never
+#: learned (Tamil, Thai, Korean, Hindi for the bundled corpus) gets no features, so its score is that
+#: of an empty text whatever the call says. No row of the shared corpora, the bundled corpus or the
+#: challenge set is noted.
 UNFAMILIAR_SHARE = 0.2
 UNFAMILIAR_MIN_LETTERS = 3
-UNFAMILIAR_NOTE_START = "unfamiliar writing: "
 
 #: Which rows get evidence: the ``scam`` and ``suspicious`` ones (the default), every row, none.
 EVIDENCE_MODES = ("flagged", "all", "none")
@@ -110,17 +109,16 @@ IN_DOMAIN_SOURCE_PREFIX = "macau_"
 IN_DOMAIN_WEIGHT = 6.0
 
 
-def unfamiliar_note(share: float, letter: str) -> str:
-    """The ``note`` of a transcript written mostly in letters the model never saw in training.
+def unfamiliar_note(share: float, script: str) -> str:
+    """The ``note`` of a transcript written mostly in a script its model never saw in training.
 
-    >>> unfamiliar_note(0.92, "வ")
-    'unfamiliar writing: 92% of the letters (Tamil, such as "வ") never occur in the training data; the score says little'
+    >>> unfamiliar_note(0.92, "TAMIL")
+    'unfamiliar writing: 92% of the letters are Tamil, a script the training data does not hold; the score says little'
     """
-    script = unicodedata.name(letter, "unknown").split(" ")[0].title() if letter else "unknown"
-    script = {"Cjk": "Chinese characters"}.get(script, script)
+    name = {"CJK": "Chinese characters", "": "unnamed characters"}.get(script, script.title())
     return (
-        f'{UNFAMILIAR_NOTE_START}{share:.0%} of the letters ({script}, such as "{letter}") never occur in the '
-        "training data; the score says little"
+        f"{UNFAMILIAR_NOTE_START}{share:.0%} of the letters are {name}, a script the training data does not hold; "
+        "the score says little"
     )
 
 
@@ -248,7 +246,8 @@ class ScamModel:
 
         Empty, whitespace-only or missing transcripts get no score and ``note="empty"``;
         transcripts longer than :data:`MAX_TRANSCRIPT_CHARS` are scored on their opening and
-        noted ``truncated``. ``evidence`` says which rows are explained (see
+        noted ``truncated``; those written mostly in a script the model never saw in training are
+        noted ``unfamiliar writing: ...`` (:data:`UNFAMILIAR_SHARE`, :func:`unfamiliar_note`). ``evidence`` says which rows are explained (see
         :func:`evidence_mode`): by default the ``scam`` and ``suspicious`` ones, like
         ``scam_type``. With ``redact``, personal data in the evidence is masked (see
         :mod:`scamclf.redact`); scores are always computed on the original text.
@@ -288,9 +287,9 @@ class ScamModel:
             Xf = est.transform_normalised(normalised)
             p = est._proba_from_features(Xf)
             idx = np.asarray(scored)
-            for k, share, count, letter in zip(idx, *est.features_.unfamiliar_letters(normalised), strict=True):
+            for k, share, count, script in zip(idx, *est.features_.unfamiliar_letters(normalised), strict=True):
                 if share >= UNFAMILIAR_SHARE and count >= UNFAMILIAR_MIN_LETTERS:
-                    note[k] = "; ".join(filter(None, [note[k], unfamiliar_note(share, letter)]))
+                    note[k] = "; ".join(filter(None, [note[k], unfamiliar_note(share, script)]))
             proba[idx] = np.round(p, 6)
             v = est.verdicts(p, t)
             verdict[idx] = v
@@ -372,7 +371,9 @@ class ScamModel:
         which the call's score reaches the scam threshold; empty if never), ``max_probability``
         and, with ``trajectory``, the probability after every turn (a JSON list). In long format
         each row also gets ``turn`` and carries the call's score and evidence *after that turn*
-        (``evidence`` as in :meth:`score_texts`: by default on rows whose verdict so far is not legit).
+        (``evidence`` as in :meth:`score_texts`: by default on rows whose verdict so far is not legit);
+        its ``note`` does not say when the call is written in a script the model never saw (one
+        text per call does, as :meth:`score_texts`).
 
         Prefix scores use per-turn features (n-grams do not cross turns) and are updated
         incrementally (:mod:`scamclf.turns`); for a one-text call the last prefix score can
@@ -723,8 +724,8 @@ def _check_structure(estimator: ScamClassifier, model_path: Path) -> None:
             elif not is_norm_floor(getattr(vec, "norm_floor_", 0.0), limit=1e6):
                 # NaN would turn every score into NaN; a huge floor would silence every text.
                 problems.append("a vectoriser's norm floor is not a finite number >= 0")
-    if not isinstance(getattr(features, "known_letters_", ""), str):
-        problems.append("its record of known letters is not text")
+    if not isinstance(getattr(features, "known_scripts_", ""), str):
+        problems.append("its record of known scripts is not text")
     lexicon = getattr(features, "lexicon_", None)
     # The patterns are compared too: a pattern from a file could backtrack for ever.
     if lexicon is not None and getattr(lexicon, "spec", None) not in shipped_lexicon_specs():
@@ -756,7 +757,8 @@ def stream(
     ``"none"`` no ``evidence`` key. A line that cannot be read gets
     ``{"line": n, "error": "..."}`` and the stream goes on. Memory is bounded: ended calls are
     dropped, idle ones after ``idle_timeout`` seconds, the least recently active beyond
-    ``max_calls``.
+    ``max_calls``. Answers carry no ``note``: a call in writing the model never saw scores as an
+    empty text turn after turn; :meth:`ScamModel.score_texts` on the whole call says so.
     """
     from .turns import CallTracker, TurnScorer
 

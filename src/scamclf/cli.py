@@ -427,12 +427,7 @@ def score(
                 f"Scored {summary['rows']} rows: {summary['scam']} scam, {summary['suspicious']} suspicious, "
                 f"{summary['legit']} legit, {summary['not_scored']} not scored (see the note column) -> {output_path}"
             )
-            if summary.get("unfamiliar"):
-                rows = "1 row is" if summary["unfamiliar"] == 1 else f"{summary['unfamiliar']} rows are"
-                _err(
-                    f"{rows} written mostly in letters the model never saw in training; "
-                    "their scores say little (see the note column)"
-                )
+            _report_unfamiliar(summary)
 
 
 def _score_on_dask(options: dict[str, Any]) -> None:
@@ -466,6 +461,17 @@ def _score_on_dask(options: dict[str, Any]) -> None:
         f"{summary['suspicious']} suspicious, {summary['legit']} legit, {summary['not_scored']} not scored "
         f"-> {options['output_path']}/"
     )
+    _report_unfamiliar(summary)
+
+
+def _report_unfamiliar(summary: dict[str, Any]) -> None:
+    """One line on stderr when rows were written mostly in a script the model never saw."""
+    n = summary.get("unfamiliar", 0)
+    if n:
+        rows = "1 row is" if n == 1 else f"{n} rows are"
+        _err(
+            f"{rows} written mostly in a script the model never saw in training; their scores say little (see the note column)"
+        )
 
 
 @app.command()
@@ -574,7 +580,7 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object.")] = False,
     redact: Redact = False,
 ) -> None:
-    """Score one transcript and print the verdict, probability, scam type and evidence."""
+    """Score one transcript and print the verdict, probability, scam type, evidence and any note."""
     with _errors():
         from .api import load
         from .errors import DataError

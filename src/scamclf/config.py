@@ -17,6 +17,7 @@ __all__ = [
     "SCAM_TYPES",
     "THRESHOLD_SMOOTHING",
     "TURN_COLUMNS",
+    "UNFAMILIAR_NOTE_START",
     "VERDICTS",
     "normalise_label",
     "user_model_path",
@@ -49,6 +50,9 @@ VERDICTS = ("scam", "suspicious", "legit")
 OUTPUT_COLUMNS = ("scam_probability", "is_scam", "verdict", "scam_type", "evidence", "note")
 #: Added by ``score --by-turn`` (``turn`` in long format, ``trajectory`` on request).
 TURN_COLUMNS = ("turn", "alarm_turn", "max_probability", "trajectory")
+#: How the ``note`` of a row written mostly in a script the model never saw begins
+#: (``scamclf.api.unfamiliar_note``); batch summaries count the rows whose note holds it.
+UNFAMILIAR_NOTE_START = "unfamiliar writing: "
 
 #: Half-width of the moving average taken over the held-out cost curve before its minimum is
 #: chosen (0: the raw minimum). Scored on held-out sources, the cost is nearly flat over a wide

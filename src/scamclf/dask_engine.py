@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from .config import UNFAMILIAR_NOTE_START
 from .dataset import check_input_path, iter_table_chunks
 from .errors import DataError, OutputExistsError, ScamclfError
 from .parallel import available_cpus
@@ -218,19 +219,23 @@ def score_files_dask(
             raise _explain(exc, files, input_format, encoding) from None
         counts = _verdict_counts(dd, staging, output_format)
         _commit(staging, target)
-        return {"rows": int(sum(counts.values())), "partitions": frame.npartitions, **counts}
+        rows = sum(counts[v] for v in ("scam", "suspicious", "legit", "not_scored"))
+        return {"rows": int(rows), "partitions": frame.npartitions, **counts}
 
 
 def _verdict_counts(dd: Any, staging: Path, output_format: str) -> dict[str, int]:
+    columns = ["verdict", "note"]
     if output_format == "parquet":
-        verdicts = dd.read_parquet(str(staging), columns=["verdict"])["verdict"]
+        frame = dd.read_parquet(str(staging), columns=columns)
     else:
-        verdicts = dd.read_csv(str(staging / "part-*.csv"), usecols=["verdict"], dtype=str, keep_default_na=False)[
-            "verdict"
-        ]
-    counts = verdicts.value_counts().compute()
+        frame = dd.read_csv(str(staging / "part-*.csv"), usecols=columns, dtype=str, keep_default_na=False)
+    counts, unfamiliar = dd.compute(
+        frame["verdict"].value_counts(),
+        frame["note"].fillna("").astype(str).str.contains(UNFAMILIAR_NOTE_START, regex=False).sum(),
+    )
     out = {v: int(counts.get(v, 0)) for v in ("scam", "suspicious", "legit")}
     out["not_scored"] = int(counts.get("", 0))
+    out["unfamiliar"] = int(unfamiliar)
     return out
 
 

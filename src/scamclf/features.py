@@ -20,15 +20,17 @@ from sklearn.utils.validation import check_is_fitted
 from .ngrams import CJK_RANGES, MARK_RANGES, TOKEN_PATTERN, NgramTfidf, text_slices
 
 __all__ = [
+    "KNOWN_SCRIPT_MIN_SHARE",
     "TOKEN_PATTERN",
     "FeatureNames",
     "Lexicon",
     "ScamFeatures",
     "as_texts",
-    "known_letters",
+    "known_scripts",
     "load_lexicon",
     "mask_digits",
     "normalise_text",
+    "script_of_letter",
     "tidy_speech",
     "tokenize",
 ]
@@ -692,20 +694,34 @@ PARALLEL_FIT_CHARS = 5_000_000
 
 # Everything but letters (digits, "_", spaces, and the combining marks, which ride on a letter).
 _NON_LETTERS = re.compile(r"[\W\d_]+")
-#: A letter counts as known once the training text holds it this often: a character or two of a
-#: script in a large corpus (a name, a stray symbol) teaches nothing about texts written in it.
-KNOWN_LETTER_MIN_COUNT = 3
+#: A script counts as known when at least this share of the training text's letters are in it: a
+#: few names or symbols of a script in a large corpus teach nothing about texts written in it.
+KNOWN_SCRIPT_MIN_SHARE = 0.01
 
 
-def known_letters(normalised: list[str]) -> str:
-    """The letters (lower case, after :func:`normalise_text`) that occur at least
-    :data:`KNOWN_LETTER_MIN_COUNT` times in ``normalised``, as one sorted string.
+@lru_cache(maxsize=65_536)
+def script_of_letter(letter: str) -> str:
+    """The script of one letter, as the first word of its Unicode name (``"LATIN"``, ``"CJK"``,
+    ``"TAMIL"``, ``"HANGUL"``, ``"HIRAGANA"``, ...; ``""`` for an unnamed character).
 
-    >>> known_letters(["abc", "abd", "ab 到", "c c"])
-    'abc'
+    >>> script_of_letter("a"), script_of_letter("到"), script_of_letter("வ")
+    ('LATIN', 'CJK', 'TAMIL')
     """
-    counts = Counter(_NON_LETTERS.sub("", "".join(normalised)))
-    return "".join(sorted(ch for ch, n in counts.items() if n >= KNOWN_LETTER_MIN_COUNT))
+    return unicodedata.name(letter, "").split(" ", 1)[0]
+
+
+def known_scripts(normalised: list[str]) -> str:
+    """The scripts that hold at least :data:`KNOWN_SCRIPT_MIN_SHARE` of the letters of
+    ``normalised`` (after :func:`normalise_text`), space-separated and sorted.
+
+    >>> known_scripts(["hello there, how are you today? " * 4, "你好吗", "ok வ"])  # one Tamil letter in 100
+    'CJK LATIN'
+    """
+    counts: Counter[str] = Counter()
+    for letter, n in Counter(_NON_LETTERS.sub("", "".join(normalised))).items():
+        counts[script_of_letter(letter)] += n
+    total = sum(counts.values())
+    return " ".join(sorted(name for name, n in counts.items() if name and n >= KNOWN_SCRIPT_MIN_SHARE * total))
 
 
 def _fit_block(vectoriser: NgramTfidf, texts: list[str]) -> tuple[NgramTfidf, sp.csr_matrix]:
@@ -776,11 +792,6 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         self.speech = speech
         self.norm_floor = norm_floor
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state.pop("_letter_table", None)  # derived from known_letters_ on first use
-        return state
-
     def __setstate__(self, state: dict[str, Any]) -> None:
         state.setdefault("digits", "mask")  # models saved before the parameter masked digits
         state.setdefault("speech", False)  # ... and before 0.11.0 kept hesitations and digit words
@@ -848,7 +859,7 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         else:
             done = [function(*args, **kwargs) for function, args, kwargs in tasks]
         self.vectorisers_ = [(name, vec) for (name, _), (vec, _) in zip(vectorisers, done, strict=False)]
-        self.known_letters_ = known_letters(normalised)
+        self.known_scripts_ = known_scripts(normalised)
         blocks = [block for _, block in done[:-1]] + [done[-1]]
         self.n_features_out_ = sum(b.shape[1] for b in blocks)
         return sp.hstack(blocks, format="csr", dtype=np.float32)
@@ -866,38 +877,40 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         return sp.hstack(blocks, format="csr", dtype=np.float32)
 
     def unfamiliar_letters(self, normalised: list[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Per text: the share of its letters that the training text never held (:func:`known_letters`),
-        how many such letters it has, and the first of them ("" when none).
+        """Per text: the share of its letters in a script the training text did not hold
+        (:func:`known_scripts`), how many such letters it has, and the script most of them are in
+        (``""`` when none).
 
         A text in a script the model never saw (Tamil, Thai, Korean for the bundled corpus) gets no
         n-gram and no cue, and so the score of an empty text, whatever it says. Models saved before
-        0.30.0 did not record their letters: every share is 0.
+        0.30.0 did not record their scripts: every share is 0.
 
         >>> f = ScamFeatures(min_df=1).fit(["transfer to a safe account", "转账到安全账户"] * 3)
-        >>> shares, counts, firsts = f.unfamiliar_letters(["safe account", "안전 계좌 ace", "12 34"])
-        >>> shares.round(2).tolist(), counts.tolist(), firsts
-        ([0.0, 0.57, 0.0], [0, 4, 0], ['', '안', ''])
+        >>> shares, counts, scripts = f.unfamiliar_letters(["safe account", "안전 계좌 abc", "12 34"])
+        >>> shares.round(2).tolist(), counts.tolist(), scripts
+        ([0.0, 0.57, 0.0], [0, 4, 0], ['', 'HANGUL', ''])
         """
         shares = np.zeros(len(normalised))
         counts = np.zeros(len(normalised), dtype=np.int64)
-        firsts = [""] * len(normalised)
-        known = getattr(self, "known_letters_", None)
+        scripts = [""] * len(normalised)
+        known = getattr(self, "known_scripts_", None)
         if known is None:
-            return shares, counts, firsts
-        table = getattr(self, "_letter_table", None)
-        if table is None:
-            table = self._letter_table = dict.fromkeys(map(ord, known))
-        ascii_known = all(c in known for c in "abcdefghijklmnopqrstuvwxyz")
+            return shares, counts, scripts
+        known_set = set(known.split())
         for i, text in enumerate(normalised):
-            if ascii_known and text.isascii():
+            if text.isascii() and "LATIN" in known_set:
                 continue
-            letters = _NON_LETTERS.sub("", text)
-            unknown = letters.translate(table)
+            letters = Counter(_NON_LETTERS.sub("", text))
+            unknown: Counter[str] = Counter()
+            for letter, n in letters.items():
+                script = script_of_letter(letter)
+                if script not in known_set:
+                    unknown[script] += n
             if unknown:
-                shares[i] = len(unknown) / len(letters)
-                counts[i] = len(unknown)
-                firsts[i] = unknown[0]
-        return shares, counts, firsts
+                counts[i] = sum(unknown.values())
+                shares[i] = counts[i] / sum(letters.values())
+                scripts[i] = unknown.most_common(1)[0][0]
+        return shares, counts, scripts
 
     def _lexicon_block(self, normalised: list[str]) -> sp.csr_matrix:
         return _lexicon_rows(self.lexicon_, self.lexicon_weight, normalised)

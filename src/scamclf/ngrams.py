@@ -31,7 +31,16 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["CJK_RANGES", "MARK_RANGES", "TOKEN_PATTERN", "NgramTfidf", "char_wb_ngrams", "text_slices"]
+__all__ = [
+    "CJK_RANGES",
+    "KNOWN_TOKEN_PATTERNS",
+    "LEGACY_TOKEN_PATTERN",
+    "MARK_RANGES",
+    "TOKEN_PATTERN",
+    "NgramTfidf",
+    "char_wb_ngrams",
+    "text_slices",
+]
 
 #: The CJK ideograph blocks, as a regex class body.
 CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
