@@ -75,7 +75,7 @@ def test_cli_engine_dask(model_path, calls, cluster, tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Scored 90 rows in 1 partitions" in result.output
-    assert "2 rows are written mostly in a script the model never saw" in result.output
+    assert "2 rows are written largely in a script the model never saw" in result.output
     scored = pd.read_csv(out / "part-00000.csv", dtype=str, keep_default_na=False)
     assert scored["id"].tolist() == calls["id"].tolist()
     again = CliRunner().invoke(app, args)

@@ -110,7 +110,7 @@ IN_DOMAIN_WEIGHT = 6.0
 
 
 def unfamiliar_note(share: float, script: str) -> str:
-    """The ``note`` of a transcript written mostly in a script its model never saw in training.
+    """The ``note`` of a transcript written largely in a script its model never saw in training.
 
     >>> unfamiliar_note(0.92, "TAMIL")
     'unfamiliar writing: 92% of the letters are Tamil, a script the training data does not hold; the score says little'
@@ -246,8 +246,9 @@ class ScamModel:
 
         Empty, whitespace-only or missing transcripts get no score and ``note="empty"``;
         transcripts longer than :data:`MAX_TRANSCRIPT_CHARS` are scored on their opening and
-        noted ``truncated``; those written mostly in a script the model never saw in training are
-        noted ``unfamiliar writing: ...`` (:data:`UNFAMILIAR_SHARE`, :func:`unfamiliar_note`). ``evidence`` says which rows are explained (see
+        noted ``truncated``; those with a fifth or more of their letters in a script the model
+        never saw are noted ``unfamiliar writing: ...`` (:data:`UNFAMILIAR_SHARE`,
+        :func:`unfamiliar_note`). ``evidence`` says which rows are explained (see
         :func:`evidence_mode`): by default the ``scam`` and ``suspicious`` ones, like
         ``scam_type``. With ``redact``, personal data in the evidence is masked (see
         :mod:`scamclf.redact`); scores are always computed on the original text.

@@ -465,12 +465,12 @@ def _score_on_dask(options: dict[str, Any]) -> None:
 
 
 def _report_unfamiliar(summary: dict[str, Any]) -> None:
-    """One line on stderr when rows were written mostly in a script the model never saw."""
+    """One line on stderr when rows were written largely in a script the model never saw."""
     n = summary.get("unfamiliar", 0)
     if n:
         rows = "1 row is" if n == 1 else f"{n} rows are"
         _err(
-            f"{rows} written mostly in a script the model never saw in training; their scores say little (see the note column)"
+            f"{rows} written largely in a script the model never saw in training; their scores say little (see the note column)"
         )
 
 

@@ -50,7 +50,7 @@ VERDICTS = ("scam", "suspicious", "legit")
 OUTPUT_COLUMNS = ("scam_probability", "is_scam", "verdict", "scam_type", "evidence", "note")
 #: Added by ``score --by-turn`` (``turn`` in long format, ``trajectory`` on request).
 TURN_COLUMNS = ("turn", "alarm_turn", "max_probability", "trajectory")
-#: How the ``note`` of a row written mostly in a script the model never saw begins
+#: How the ``note`` of a row written largely in a script the model never saw begins
 #: (``scamclf.api.unfamiliar_note``); batch summaries count the rows whose note holds it.
 UNFAMILIAR_NOTE_START = "unfamiliar writing: "
 

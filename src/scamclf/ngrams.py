@@ -48,8 +48,8 @@ CJK_RANGES = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 
 # The combining marks (Unicode categories Mn and Mc) of the Basic Multilingual Plane as of Unicode
 # 14.0, as code points and ranges (hexadecimal). Python's ``\w`` leaves them out, yet in Indic, Thai,
-# Khmer or Myanmar script they are part of the word: Tamil "வணக்கம்" holds four (vowel signs and
-# viramas), and a pattern built on ``\w`` alone cuts it into "வணக" and "கம". Variation selectors
+# Khmer or Myanmar script they are part of the word: Tamil "வணக்கம்" holds two (viramas), and a
+# pattern built on ``\w`` alone cuts it into "வணக" and "கம". Variation selectors
 # (U+FE00-FE0F) and the marks drawn on symbols (U+20D0-20FF) are left out: they follow emoji, not
 # letters. Written out rather than read from ``unicodedata`` so that the token pattern, which every
 # saved model records, is the same on every Python version.
