@@ -694,6 +694,8 @@ PARALLEL_FIT_CHARS = 5_000_000
 
 # Everything but letters (digits, "_", spaces, and the combining marks, which ride on a letter).
 _NON_LETTERS = re.compile(r"[\W\d_]+")
+# ASCII and the CJK ideograph blocks (every character there is named "CJK ... IDEOGRAPH").
+_ASCII_OR_CJK = re.compile(rf"[\x00-\x7f{CJK_RANGES}]+")
 #: A script counts as known when at least this share of the training text's letters are in it: a
 #: few names or symbols of a script in a large corpus teach nothing about texts written in it.
 KNOWN_SCRIPT_MIN_SHARE = 0.01
@@ -897,8 +899,14 @@ class ScamFeatures(TransformerMixin, BaseEstimator):
         if known is None:
             return shares, counts, scripts
         known_set = set(known.split())
+        # Texts of ASCII and CJK ideographs only (most calls) hold no unfamiliar letter when both
+        # scripts are known: a C-speed strip answers for them (scoring Chinese calls spent about a
+        # tenth of its time counting letters one by one before this).
+        common = {"LATIN", "CJK"} <= known_set
         for i, text in enumerate(normalised):
             if text.isascii() and "LATIN" in known_set:
+                continue
+            if common and not _NON_LETTERS.sub("", _ASCII_OR_CJK.sub("", text)):
                 continue
             letters = Counter(_NON_LETTERS.sub("", text))
             unknown: Counter[str] = Counter()
