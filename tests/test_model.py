@@ -647,3 +647,79 @@ def test_every_linear_fit_uses_one_blas_thread(corpus, monkeypatch):
     monkeypatch.setattr(model_module, "_fit_linear", spy)
     _fit(corpus, n_jobs=1, random_split_eval=False)
     assert threads and set(threads) == {1}
+
+
+def _genre_sources():
+    """Two single-class sources whose genre words say their label, and two mixed ones that do not."""
+    scam = ["transfer your savings to the safe account", "give me the otp to stop the arrest", "pay the fine today"]
+    legit = ["see you at dinner tonight", "the meeting moved to friday", "thanks for the lovely gift"]
+    texts, labels, sources = [], [], []
+    for i in range(24):
+        for source, label, lines, genre in (
+            ("robo", "scam", scam, "recorded message from the desk "),
+            ("chat", "legit", legit, "dude bro lol whatever "),
+            ("mixed_a", "scam" if i % 2 else "legit", scam if i % 2 else legit, ""),
+            ("mixed_b", "legit" if i % 2 else "scam", legit if i % 2 else scam, ""),
+        ):
+            texts.append(f"{genre}{lines[i % 3]} number {i}")
+            labels.append(label)
+            sources.append(source)
+    return texts, labels, sources
+
+
+def test_source_offset_gives_a_single_class_source_its_own_intercept_not_its_genre():
+    texts, labels, sources = _genre_sources()
+    params = dict(features=ScamFeatures(min_df=1), min_sources=1, random_split_eval=False)
+    plain = ScamClassifier(**params).fit(texts, labels, groups=sources)
+    offset = ScamClassifier(source_offset=3.0, **params).fit(texts, labels, groups=sources)
+    # The columns are fitted, then dropped: the final model scores the features alone.
+    assert offset.linear_.coef_.shape[1] == offset.transform_features(["x"]).shape[1] == offset.linear_.n_features_in_
+    # What the genre alone says, against an empty call: less with the sources' own intercepts.
+    for genre in ("recorded message from the desk", "dude bro lol whatever"):
+        pull = [abs(m.decision_function([genre])[0] - m.decision_function([""])[0]) for m in (plain, offset)]
+        assert pull[1] < 0.6 * pull[0], (genre, pull)
+    # The fraud itself is still what flags a call.
+    assert offset.predict(["transfer your savings to the safe account", "see you at dinner tonight"]).tolist() == [
+        "scam",
+        "legit",
+    ]
+
+
+def test_source_offset_without_sources_changes_nothing(corpus):
+    a = ScamClassifier(features=ScamFeatures(min_df=1)).fit(corpus["text"], corpus["label"])
+    b = ScamClassifier(features=ScamFeatures(min_df=1), source_offset=0.5).fit(corpus["text"], corpus["label"])
+    np.testing.assert_array_equal(a.predict_proba(corpus["text"]), b.predict_proba(corpus["text"]))
+
+
+def test_source_offset_is_never_scored_in_held_out_or_random_split_decisions(corpus, monkeypatch):
+    import scamclf.model as model_module
+
+    scored: list[int | None] = []
+    real = model_module._decision
+
+    def spy(model, X, n_scored=None):
+        scored.append((X.shape[1], n_scored))
+        return real(model, X, n_scored)
+
+    monkeypatch.setattr(model_module, "_decision", spy)
+    data = _six_sources(corpus)
+    clf = ScamClassifier(features=ScamFeatures(min_df=1), max_group_folds=3, source_offset=0.3, n_jobs=1)
+    clf.fit(data["text"], data["label"], groups=data["source"])
+    n = clf.linear_.coef_.shape[1]
+    assert scored and all(width == n + 6 and n_scored == n for width, n_scored in scored)
+    # A row's held-out decision is that of the features alone (its source's column is left out).
+    X = clf.transform_features(["transfer your savings to the safe account"])
+    assert clf.decision_function(["transfer your savings to the safe account"])[0] == pytest.approx(
+        float((X @ clf.linear_.coef_[0])[0] + clf.linear_.intercept_[0])
+    )
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "0.3", None])
+def test_source_offset_must_be_a_number_from_zero(corpus, bad):
+    with pytest.raises(ValueError, match="source_offset must be"):
+        ScamClassifier(source_offset=bad).fit(corpus["text"], corpus["label"])
+
+
+def test_models_saved_before_source_offset_load_without_it(corpus):
+    old = _saved_without(_fit(corpus), "source_offset")
+    assert old.get_params()["source_offset"] == 0.0

@@ -371,9 +371,25 @@ def _assignment_key(splits: list[tuple[np.ndarray, np.ndarray]]) -> frozenset[by
     return frozenset(_fold_key(test) for _, test in splits)
 
 
-def _fit_and_score(X, y, w, train, test, C, random_state, signs=None, record=False, tol=None):
+def _source_columns(groups: np.ndarray, scale: float) -> sp.csr_matrix:
+    """One column per source, ``scale`` on that source's rows: each source's own intercept."""
+    names, codes = np.unique(groups, return_inverse=True)
+    rows = np.arange(len(groups))
+    values = np.full(len(groups), scale, dtype=np.float32)
+    return sp.csr_matrix((values, (rows, codes)), shape=(len(groups), len(names)))
+
+
+def _decision(model: LogisticRegression, X: sp.csr_matrix, n_scored: int | None = None) -> np.ndarray:
+    """The linear decision on ``X``; with ``n_scored``, from its first ``n_scored`` columns only."""
+    if n_scored is None or n_scored == X.shape[1]:
+        return model.decision_function(X)
+    return np.asarray(X[:, :n_scored] @ model.coef_[0, :n_scored]).ravel() + model.intercept_[0]
+
+
+def _fit_and_score(X, y, w, train, test, C, random_state, signs=None, record=False, tol=None, n_scored=None):
     """Fit on the ``train`` rows and return (test, their decision, warnings); without ``train``,
-    (None, the model, warnings).
+    (None, the model, warnings). ``n_scored``: the test decision uses only the first columns
+    (the per-source columns of ``source_offset`` are fitted, never scored).
 
     With ``record`` (in a worker process, whose warnings would otherwise be lost), the fit's
     warnings are returned as (message, category) for the parent to raise; else they are raised.
@@ -385,7 +401,8 @@ def _fit_and_score(X, y, w, train, test, C, random_state, signs=None, record=Fal
         if train is None:
             out: Any = _fit_linear(X, y, w, C, random_state, signs, tol)
         else:
-            out = _fit_linear(X[train], y[train], w[train], C, random_state, signs, tol).decision_function(X[test])
+            fitted = _fit_linear(X[train], y[train], w[train], C, random_state, signs, tol)
+            out = _decision(fitted, X[test], n_scored)
     return test, out, [(str(c.message), c.category) for c in caught or []]
 
 
@@ -445,6 +462,16 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         Keep each lexicon feature's weight on the side of its documented polarity: a scam cue
         (and a pair of them) never counts towards legit, a genuine-caller cue (a warning, the
         customer's own request) never towards scam. N-gram weights are free.
+    source_offset : float
+        With ``groups``, every linear fit also gets one column per training source, worth
+        ``source_offset`` on that source's rows and free in sign: each source its own intercept.
+        What a whole source has in common (a corpus of robocalls is all scam, a corpus of
+        bank-app questions all legit) can then go to that column instead of to the n-grams of the
+        source's genre ("press one", "i want to"), which would flag or clear unseen calls by
+        their genre. The columns are dropped from the final model and never scored (a new call
+        has no source); held-out scores, calibration and thresholds are computed without them.
+        The larger the value, the cheaper such an offset is under the L2 penalty and the more
+        it absorbs; 0 (the default) adds no columns.
     tol : float
         Stopping tolerance of every linear fit (on the projected gradient of scikit-learn's
         scaled objective; ``FIT_TOL``, 1e-6). A looser one (scikit-learn's 1e-4, scamclf's until
@@ -487,6 +514,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         random_state: int = 0,
         cue_signs: bool = True,
         threshold_smoothing: float = THRESHOLD_SMOOTHING,
+        source_offset: float = 0.0,
         tol: float = FIT_TOL,
     ) -> None:
         self.features = features
@@ -503,6 +531,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.cue_signs = cue_signs
         self.threshold_smoothing = threshold_smoothing
+        self.source_offset = source_offset
         self.tol = tol
 
     # --- fitting ---------------------------------------------------------------------------------
@@ -534,6 +563,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"miss_cost must be positive, got {self.miss_cost!r}.")
         if not (0 <= self.threshold_smoothing <= 0.5):
             raise ValueError(f"threshold_smoothing must be in [0, 0.5], got {self.threshold_smoothing!r}.")
+        if not (isinstance(self.source_offset, numbers.Real) and 0 <= self.source_offset < np.inf):
+            raise ValueError(f"source_offset must be a number >= 0, got {self.source_offset!r}.")
         if not (isinstance(self.tol, numbers.Real) and 0 < self.tol < 1):
             raise ValueError(f"tol must be a number in (0, 1), got {self.tol!r}.")
         if isinstance(self.threshold_repeats, bool) or not isinstance(self.threshold_repeats, numbers.Integral):
@@ -623,6 +654,12 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         else:
             skf = StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state)
             assignments.append(list(skf.split(Xf, y)))
+        # Per-source columns (``source_offset``): fitted in every fit, scored in none.
+        n_scored = Xf.shape[1]
+        if groups is not None and self.source_offset > 0:
+            Xf = sp.hstack([Xf, _source_columns(groups, self.source_offset)], format="csr", dtype=Xf.dtype)
+            if signs is not None:
+                signs = np.concatenate([signs, np.zeros(Xf.shape[1] - n_scored)])
         # A fold whose training part holds one class only cannot be fitted; its rows fall back
         # to a stratified split so that every row still gets a held-out score.
         tasks: list[tuple[np.ndarray | None, np.ndarray | None]] = [(None, None)]  # the final fit: every row
@@ -645,7 +682,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         prefer = "processes" if Xf.nnz >= PROCESS_FOLDS_NNZ else "threads"
         record = prefer == "processes"
         results = Parallel(n_jobs=self.n_jobs, prefer=prefer)(
-            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs, record, self.tol)
+            delayed(_fit_and_score)(Xf, y, w, tr, te, self.C, self.random_state, signs, record, self.tol, n_scored)
             for tr, te in tasks + list(folds.values())
         )
         for message, category in dict.fromkeys(m for *_, caught in results for m in caught):
@@ -657,6 +694,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
 
             get_reusable_executor().shutdown(wait=True)
         final = results[0][1]
+        if n_scored < Xf.shape[1]:
+            final.coef_ = final.coef_[:, :n_scored].copy()
+            final.n_features_in_ = n_scored
         split = results[1][:2] if len(tasks) == 2 else None
         scored = {key: scores for key, (_, scores, _) in zip(folds, results[len(tasks) :], strict=True)}
         decisions = []
@@ -670,19 +710,19 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             missing = np.isnan(decision)
             if missing.any():
                 if fallback is None:
-                    fallback = self._stratified_decision(Xf, y, w, signs)
+                    fallback = self._stratified_decision(Xf, y, w, signs, n_scored)
                 decision[missing] = fallback[missing]
             decisions.append(decision)
         return final, decisions, split
 
     def _stratified_decision(
-        self, Xf: sp.csr_matrix, y: np.ndarray, w: np.ndarray, signs: np.ndarray | None
+        self, Xf: sp.csr_matrix, y: np.ndarray, w: np.ndarray, signs: np.ndarray | None, n_scored: int | None = None
     ) -> np.ndarray:
         """Held-out decision of every row from stratified folds (for rows no source fold can score)."""
         decision = np.empty(len(y))
         for tr, te in StratifiedKFold(n_splits=self.cv, shuffle=True, random_state=self.random_state).split(Xf, y):
             fitted = _fit_linear(Xf[tr], y[tr], w[tr], self.C, self.random_state, signs, self.tol)
-            decision[te] = fitted.decision_function(Xf[te])
+            decision[te] = _decision(fitted, Xf[te], n_scored)
         return decision
 
     def _fit_type_head(self, Xf, y, scam_type, groups) -> None:
@@ -893,6 +933,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         state.setdefault("threshold_repeats", 1)
         # ... and before ``tol``, to scikit-learn's default tolerance (0.25.0 and earlier).
         state.setdefault("tol", 1e-4)
+        # ... and before ``source_offset``, without per-source columns (0.30.0 and earlier).
+        state.setdefault("source_offset", 0.0)
         super().__setstate__(state)
 
 
