@@ -57,6 +57,23 @@ def test_train_tol_reaches_the_model_and_its_metadata(corpus_path, tmp_path):
     assert not (tmp_path / "x.joblib").exists()
 
 
+def test_train_source_offset_reaches_the_model_and_its_metadata(corpus_path, tmp_path):
+    import scamclf
+
+    target = tmp_path / "offset.joblib"
+    result = _invoke("train", corpus_path, "--model-path", target, "--source-offset", "0.3")
+    assert result.exit_code == 0, result.output
+    model = scamclf.load(target)
+    assert model.estimator.source_offset == 0.3 and model.metadata["source_offset"] == 0.3
+    # The per-source columns are gone from the saved model: it scores the features alone.
+    assert model.estimator.linear_.coef_.shape[1] == model.estimator.transform_features(["hello"]).shape[1]
+    assert scamclf.train([corpus_path], random_split=False).metadata["source_offset"] == 0.0
+    for bad in ("-0.1", "nan", "much"):
+        outcome = _invoke("train", corpus_path, "--model-path", tmp_path / "x.joblib", "--source-offset", bad)
+        assert outcome.exit_code == 2, (bad, outcome.output)
+    assert not (tmp_path / "x.joblib").exists()
+
+
 def test_train_threshold_smoothing_reaches_the_model(corpus_path, tmp_path):
     import scamclf
     from scamclf.config import THRESHOLD_SMOOTHING
