@@ -305,3 +305,18 @@ def test_train_fits_with_scam_and_legit_balanced_per_language_and_domain(monkeyp
     macau = (frame["source"] == "macau_en").to_numpy()
     for rows in (macau, ~macau):
         assert w[rows & (y == 1)].sum() == pytest.approx(w[rows & (y == 0)].sum())
+
+
+def test_a_text_of_invisible_characters_only_is_empty(fitted):
+    out = fitted.score_texts(["\u200b\u200b", "\ufeff \u200d\n", "ok\u200b"])
+    assert out["note"].tolist() == ["empty", "empty", ""]
+    assert out["scam_probability"].isna().tolist() == [True, True, False]
+
+
+def test_invisible_characters_cannot_hide_a_cue(fitted):
+    plain = "officer here read me the otp and transfer your savings to the safe account"
+    hidden = plain.replace("otp", "O\u200bT\u200bP").replace("safe", "sa\u00adfe").replace("transfer", "trans\u200dfer")
+    assert (
+        fitted.score_texts([hidden])["scam_probability"].iloc[0]
+        == fitted.score_texts([plain])["scam_probability"].iloc[0]
+    )

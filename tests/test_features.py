@@ -91,6 +91,37 @@ def test_mark_ranges_hold_only_combining_marks():
         assert all(unicodedata.category(chr(c)) == "Cn" for c in written - known)
 
 
+_INVISIBLES = ["\u200b", "\u200c", "\u200d", "\u00ad", "\u200e", "\u202e", "\u2060", "\ufeff", "\U000e0041"]
+
+
+@given(
+    st.text(st.sampled_from(list("otp pasword转账 வணக்கம்\n,A")), max_size=30),
+    st.lists(st.tuples(st.integers(0, 30), st.sampled_from(_INVISIBLES)), max_size=6),
+)
+def test_invisible_characters_never_split_a_word(text, inserts):
+    # Zero-width spaces and joiners, soft hyphens and direction marks were blanked like punctuation
+    # before 0.31.0: "O\u200bT\u200bP" read as "o t p", and the OTP cue was lost.
+    hidden = text
+    for at, char in sorted(inserts, reverse=True):
+        hidden = hidden[:at] + char + hidden[at:]
+    assert normalise_text(hidden) == normalise_text(text)
+
+
+def test_invisible_character_table_is_exactly_the_format_characters():
+    import unicodedata
+
+    from scamclf.config import INVISIBLE
+
+    table = {c for c in range(0x110000) if INVISIBLE.match(chr(c))}
+    known = {c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"}
+    if tuple(int(p) for p in unicodedata.unidata_version.split(".")) <= (15, 1, 0):
+        assert known <= table  # every format character this Python knows (Unicode 13.0 to 15.1)
+    else:
+        assert len(known - table) < 10  # a later version may add a few
+    assert all(unicodedata.category(chr(c)) in ("Cf", "Cn") for c in table - known)  # later ones: unassigned here
+    assert len(table - known) <= 8
+
+
 def test_digit_modes_change_only_what_the_ngrams_see():
     text = normalise_text("Your code is 4 5 6 7, RM 12,000")
     assert mask_digits(text, "collapse") == "your code is 0 rm 0"

@@ -102,9 +102,18 @@ def test_personal_data_inside_any_text_is_masked(before, value, after):
     assert find_personal_data(masked) == []
 
 
-@given(text=st.text(alphabet=st.characters(blacklist_categories=("Nd",), blacklist_characters="@")))
+@given(text=st.text(alphabet=st.characters(blacklist_categories=("Nd", "Cf"), blacklist_characters="@")))
 def test_text_without_digits_or_at_signs_is_unchanged(text):
     assert redact(text) == text
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200d", "\u00ad", "\u2060", "\ufeff", "\u202e"])
+@pytest.mark.parametrize(("value", "mask"), PERSONAL.items(), ids=list(PERSONAL))
+def test_invisible_characters_cannot_hide_personal_data(value, mask, invisible):
+    # Before 0.31.0 a zero-width space between the digits kept every pattern from matching.
+    hidden = invisible.join(value)
+    assert redact(f"call {hidden} now") == f"call {mask} now"
+    assert redact(f"ok{invisible} bye") == "ok bye"  # they show nothing: redacted text goes without them
 
 
 def test_redact_evidence_masks_fragments_of_personal_data():

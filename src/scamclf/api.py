@@ -21,6 +21,7 @@ from .config import (
     OUTPUT_COLUMNS,
     TURN_COLUMNS,
     UNFAMILIAR_NOTE_START,
+    drop_invisible,
     user_model_path,
 )
 from .dataset import (
@@ -266,7 +267,7 @@ class ScamModel:
         clean: list[str] = []
         scored: list[int] = []
         for i, text in enumerate(texts):
-            if text is None or (isinstance(text, float) and text != text) or not str(text).strip():
+            if _blank(text):
                 note[i] = "empty"
                 continue
             text = str(text)
@@ -456,7 +457,7 @@ class ScamModel:
         out["scam_type"] = scam_type
         if mode != "none":
             out["evidence"] = evidence_col
-        out["note"] = np.where([_missing(v) or not str(v).strip() for v in frame[text_col]], "empty", "")
+        out["note"] = np.where([_blank(v) for v in frame[text_col]], "empty", "")
         _add_turn_summary(out, trajectories, rows_of_call, t, trajectory)
         return out
 
@@ -868,6 +869,16 @@ def _calls_from_turns(
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
+
+
+def _blank(value: Any) -> bool:
+    """Missing, or no visible character (whitespace and invisible format characters only)."""
+    if _missing(value):
+        return True
+    text = str(value)
+    if not text.strip():
+        return True
+    return not drop_invisible(text).strip()
 
 
 def _texts_of(frame: pd.DataFrame, text_col: str, rows: list[int]) -> list[str]:

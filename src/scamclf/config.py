@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 __all__ = [
     "DEFAULT_PROJECT_MODEL_PATH",
     "FIT_TOL",
+    "INVISIBLE",
     "LABEL_LEGIT",
     "LABEL_SCAM",
     "LEGIT_LABEL_VALUES",
@@ -19,9 +21,42 @@ __all__ = [
     "TURN_COLUMNS",
     "UNFAMILIAR_NOTE_START",
     "VERDICTS",
+    "drop_invisible",
     "normalise_label",
     "user_model_path",
 ]
+
+#: Invisible format characters (Unicode category Cf, as of Unicode 15.1, written out so that the
+# normalised text is the same on every Python): zero-width spaces and joiners, the soft hyphen,
+# direction marks, the byte-order mark, tags. They are deleted, not blanked: inside a word they
+# cut it apart where a reader sees one word ("o\u200bt\u200bp" read as "o t p" and lost the OTP
+# cue, "pass\u200dword" as "pass word"), and Persian and Indic words are spelt with joiners.
+_INVISIBLE_IN_BMP = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+)
+INVISIBLE = re.compile(
+    f"[{_INVISIBLE_IN_BMP}\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
+)
+# Those in the Basic Multilingual Plane only: five times faster to search for (a class with
+# astral ranges is slow), and a text without astral characters needs no more.
+_INVISIBLE_BMP = re.compile(f"[{_INVISIBLE_IN_BMP}]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def drop_invisible(text: str) -> str:
+    """Return ``text`` without its invisible format characters (:data:`INVISIBLE`).
+
+    >>> drop_invisible("o\\u200bt\\u200bp")
+    'otp'
+    """
+    if text.isascii():
+        return text
+    if _INVISIBLE_BMP.search(text) or (_ASTRAL.search(text) and INVISIBLE.search(text)):
+        return INVISIBLE.sub("", text)
+    return text
+
 
 LABEL_SCAM = "scam"
 LABEL_LEGIT = "legit"

@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .config import drop_invisible
 from .ngrams import CJK_RANGES, MARK_RANGES, TOKEN_PATTERN, NgramTfidf, text_slices
 
 __all__ = [
@@ -155,8 +156,9 @@ def to_simplified(text: str) -> str:
 def normalise_text(text: str) -> str:
     """Normalise a transcript so that corpus artefacts do not become features.
 
-    NFKC, lower case, Traditional to Simplified Chinese, speaker labels, URLs, e-mail addresses
-    and placeholders replaced, punctuation removed; one turn per line is kept. Digits are kept
+    Invisible format characters (zero-width spaces and joiners, soft hyphens, direction marks)
+    deleted, NFKC, lower case, Traditional to Simplified Chinese, speaker labels, URLs, e-mail
+    addresses and placeholders replaced, punctuation removed; one turn per line is kept. Digits are kept
     (the lexicon needs "997"); :func:`mask_digits` removes them for the n-gram features.
 
     >>> normalise_text("A: Hello, THIS is Bukit Aman!\\nB: 喂？你們是誰")
@@ -172,7 +174,7 @@ def _normalise(text: str, *, ascii_only: bool) -> str:
     # with a translation table (then runs of spaces squeezed), several times faster than the
     # Unicode-aware pattern; the result is the same (tested).
     if not ascii_only:
-        text = nfkc(text)
+        text = nfkc(drop_invisible(text))
     # Each pattern runs only when the text holds a character it needs (a substring test is
     # far cheaper than a regex scan); the result is the same.
     if "<" in text or "[" in text or any(p in text for p in _PLACEHOLDER_WORDS):

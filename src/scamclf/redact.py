@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from .config import drop_invisible
+
 __all__ = ["find_personal_data", "redact", "redact_evidence", "redact_frame"]
 
 # `\d` is any Unicode digit, so full-width and Arabic-Indic digits are caught by the last
@@ -133,7 +135,8 @@ def redact(text: str) -> str:
 
     Masks read ``[PHONE]``, ``[ID]``, ``[CARD]``, ``[ACCOUNT]`` and ``[EMAIL]``. Short numbers
     (amounts, times, "press 1") and ISO dates are kept; numbers spoken as words ("zero one
-    two") are not recognised.
+    two") are not recognised. Invisible format characters (zero-width spaces and joiners, soft
+    hyphens, direction marks) are removed, so that none can hide a number.
 
     Examples
     --------
@@ -142,6 +145,9 @@ def redact(text: str) -> str:
     >>> redact("transfer rm 2,400 to account 5123 4567 8901")
     'transfer rm 2,400 to account [ACCOUNT]'
     """
+    # Invisible characters (a zero-width space, a soft hyphen) inside a number would hide it from
+    # every pattern; they show nothing, so redacted text goes without them.
+    text = drop_invisible(text)
     # A mask holds no digit and no @, so every pass that changes the text removes some and the
     # loop ends; a second pass catches a shape that only shows once its neighbour is masked.
     while True:
@@ -161,6 +167,7 @@ def redact_evidence(phrases: Iterable[str], text: str) -> list[str]:
     ['call [PHONE]', '[PHONE]', 'safe account']
     """
     runs: dict[str, str] = {}
+    text = drop_invisible(text)
     for kind, start, end in find_personal_data(text):
         for run in _DIGIT_RUNS.findall(unicodedata.normalize("NFKC", text[start:end])):
             runs.setdefault(run, f"[{kind}]")
