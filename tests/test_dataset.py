@@ -118,6 +118,12 @@ def test_read_training_data_refuses_too_few_rows(tmp_path, corpus):
         read_training_data([tmp_path / "d.csv"])
 
 
+def test_rows_that_show_nothing_are_not_trained_on(tmp_path, corpus):
+    blank = pd.DataFrame({"text": ["\u200b", " \ufeff\u200d ", ""], "label": ["scam", "legit", "scam"]})
+    pd.concat([corpus[["text", "label"]], blank]).to_csv(tmp_path / "d.csv", index=False)
+    assert len(read_training_data([tmp_path / "d.csv"])) == len(corpus)
+
+
 def test_mask_label_leaks_removes_known_giveaways():
     frame = pd.DataFrame({"text": ["这是诈骗电话", "普通"], "source": ["teleantifraud_ma", "other"]})
     masked = mask_label_leaks(frame)

@@ -78,6 +78,7 @@ def test_interleaved_calls_keep_their_own_state(scorer):
 def test_split_turns():
     assert split_turns("A: hi\r\n\nB: police\n") == ["A: hi", "B: police"]
     assert split_turns(None) == split_turns(float("nan")) == []
+    assert split_turns("A: hi\n\u200b\n \ufeff\nB: po\u00adlice") == ["A: hi", "B: po\u00adlice"]
 
 
 def test_score_turns_one_text_per_call(fitted):

@@ -21,7 +21,7 @@ from .config import (
     OUTPUT_COLUMNS,
     TURN_COLUMNS,
     UNFAMILIAR_NOTE_START,
-    drop_invisible,
+    is_blank,
     user_model_path,
 )
 from .dataset import (
@@ -207,7 +207,7 @@ def training_frame(
         elif not with_bundled:
             frames.append(load_bundled_corpus())
     frame = pd.concat(frames, ignore_index=True)
-    frame = frame[frame["text"].str.strip() != ""].reset_index(drop=True)
+    frame = frame[~frame["text"].map(is_blank)].reset_index(drop=True)
     if with_bundled and where != "bundled corpus":
         where += " with the bundled corpus"
     validate_training_frame(frame, where=where)
@@ -517,7 +517,7 @@ class ScamModel:
             if column not in frame.columns:
                 hint = "; pass --label-col" if column == label_col else ""
                 raise DataError(f"{source}: no column {column!r}; columns: {', '.join(map(str, frame.columns))}{hint}")
-        kept = frame[frame[text_col].fillna("").astype(str).str.strip() != ""].reset_index(drop=True)
+        kept = frame[~frame[text_col].fillna("").astype(str).map(is_blank)].reset_index(drop=True)
         labels = normalise_labels(kept[label_col], where=str(source), label_col=label_col)
         if kept.empty:
             raise DataError(f"{source}: no rows with a transcript to evaluate")
@@ -858,7 +858,7 @@ def _calls_from_turns(
     out = pd.DataFrame(
         {
             call_id_col: list(calls.groups),
-            text_col: calls["_text"].agg(lambda turns: "\n".join(t for t in turns if t.strip())).to_numpy(),
+            text_col: calls["_text"].agg(lambda turns: "\n".join(t for t in turns if not is_blank(t))).to_numpy(),
             label_col: calls[label_col].agg(lambda v: LABEL_SCAM if (v == LABEL_SCAM).any() else "legit").to_numpy(),
         }
     )
@@ -875,10 +875,7 @@ def _blank(value: Any) -> bool:
     """Missing, or no visible character (whitespace and invisible format characters only)."""
     if _missing(value):
         return True
-    text = str(value)
-    if not text.strip():
-        return True
-    return not drop_invisible(text).strip()
+    return is_blank(str(value))
 
 
 def _texts_of(frame: pd.DataFrame, text_col: str, rows: list[int]) -> list[str]:

@@ -22,6 +22,7 @@ __all__ = [
     "UNFAMILIAR_NOTE_START",
     "VERDICTS",
     "drop_invisible",
+    "is_blank",
     "normalise_label",
     "user_model_path",
 ]
@@ -56,6 +57,15 @@ def drop_invisible(text: str) -> str:
     if _INVISIBLE_BMP.search(text) or (_ASTRAL.search(text) and INVISIBLE.search(text)):
         return INVISIBLE.sub("", text)
     return text
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` shows nothing: whitespace and invisible format characters only.
+
+    >>> is_blank(" \\u200b\\n"), is_blank("ok")
+    (True, False)
+    """
+    return not text.strip() or (not text.isascii() and not drop_invisible(text).strip())
 
 
 LABEL_SCAM = "scam"

@@ -21,7 +21,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, normalise_label
+from .config import LABEL_LEGIT, LABEL_SCAM, SCAM_TYPES, is_blank, normalise_label
 from .errors import DataError, OutputExistsError
 
 __all__ = [
@@ -506,7 +506,7 @@ def read_training_data(
             labelled_frame(frame, text_col=text_col, label_col=label_col, where=str(path), source=Path(str(path)).stem)
         )
     data = pd.concat(frames, ignore_index=True)
-    data = data[data["text"].str.strip() != ""].reset_index(drop=True)
+    data = data[~data["text"].map(is_blank)].reset_index(drop=True)
     if validate:
         validate_training_frame(data, where=", ".join(str(p) for p in paths))
     return data

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .config import is_blank
 from .features import FeatureNames, normalise_text
 from .model import ScamClassifier, _fold_subphrases
 
@@ -33,14 +34,14 @@ _CANDIDATES = 20  # columns kept per block for the evidence
 
 
 def split_turns(text: Any) -> list[str]:
-    """One call transcript, one turn per line, as its list of turns (blank lines dropped).
+    """One call transcript, one turn per line, as its list of turns (lines that show nothing dropped).
 
     >>> split_turns("A: hello\\n\\nB: this is the police\\n")
     ['A: hello', 'B: this is the police']
     """
     if text is None or (isinstance(text, float) and text != text):
         return []
-    return [line for line in str(text).splitlines() if line.strip()]
+    return [line for line in str(text).splitlines() if not is_blank(line)]
 
 
 @dataclass
