@@ -41,6 +41,48 @@ def test_timestamp_pattern_runs_only_where_it_can_match(text):
         assert _TIMESTAMP_HINT.search(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SPEAKER_00: hello this is the police\nSPEAKER_01: yes",  # diarised recognisers
+        "spk_0: hello this is the police\nspk_1: yes",
+        "Guest-1: hello this is the police\nGuest-2: yes",
+        "Person 1: hello this is the police\nPerson 2: yes",
+        "Recipient: hello this is the police\nCaller: yes",
+        "[SPEAKER_00] hello this is the police\n[SPEAKER_01] yes",
+        "(Speaker A) hello this is the police\n(Speaker B) yes",
+        "Speaker 1  0:03\nhello this is the police\nSpeaker 2  0:07\nyes",  # meeting-notes export
+        "<v Speaker 1>hello this is the police</v>\n<v.loud Speaker 2>yes</v>",  # WebVTT voices
+        "Speaker 0 [0.00s - 3.20s]: hello this is the police\nSpeaker 1 [3.2s - 4s]: yes",
+        "[12.5 --> 15.0] hello this is the police\n(15.0 --> 16.1) yes",
+    ],
+)
+def test_normalise_text_removes_the_labels_of_diarising_recognisers(text):
+    # Left in, "speaker 0" on every turn dilutes a call and teaches the recogniser, not the call.
+    assert normalise_text(text) == "hello this is the police\nyes"
+
+
+def test_normalise_text_removes_chinese_speaker_labels():
+    assert normalise_text("说话人1：你好 我是公安局的\n說話人 2：好") == "你好 我是公安局的\n好"
+    assert normalise_text("坐席：您好\n客户：嗯") == "您好\n嗯"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the speaker was loud",
+        "i was on the phone with speaker 1 yesterday",
+        "a person 1 metre away",
+        "speakers loud",
+        "meet at 10 12 ok",  # from "(10-12)": a range of numbers is speech
+        "pay 1 5 2 5 ok",  # from "(1.5 - 2.5)"
+    ],
+)
+def test_words_like_labels_inside_speech_stay(text):
+    raw = {"meet at 10 12 ok": "meet at (10-12) ok", "pay 1 5 2 5 ok": "pay (1.5 - 2.5) ok"}.get(text, text)
+    assert normalise_text(raw) == text
+
+
 def test_normalise_text_converts_traditional_to_simplified():
     assert normalise_text("請轉帳到安全帳戶") == "请转帐到安全帐户"
 

@@ -39,10 +39,25 @@ __all__ = [
 _CJK = CJK_RANGES
 # Speaker labels at the start of a turn are transcript formatting, not speech: a model must not
 # learn that "A:" means one corpus.
-_SPEAKER = re.compile(
-    r"(?im)^[ \t]*(?:[ab]|caller|callee|agent|customer|victim|scammer|speaker[ _]?\d+|spk\d*|"
-    r"user|system|operator|client|来电者|接听者|客服|用户)[ \t]*[:：][ \t]*"
+# Numbered or lettered labels of diarising recognisers: "Speaker 1", "SPEAKER_00", "Speaker A",
+# "spk_0", "Guest-1", "Person 2", "Participant 3".
+_NUMBERED_LABEL = (
+    r"(?:speaker(?:[ _-]?\d+|[ _-][a-z]\b)|spk[ _-]?\d+|guest[ _-]?\d+|person[ _-]?\d+|participant[ _-]?\d+)"
 )
+_SPEAKER = re.compile(
+    rf"(?im)^[ \t]*(?:[ab]|caller|callee|agent|customer|victim|scammer|{_NUMBERED_LABEL}|spk\d*|"
+    r"user|system|operator|client|recipient|receiver|interviewer|respondent|"
+    r"来电者|接听者|客服|用户|说话人 ?\d*|发言人 ?\d*|讲话人 ?\d*|角色 ?\d+|坐席|客户|来电人|主叫|被叫)[ \t]*[:：][ \t]*"
+)
+# The same labels without a colon: in brackets at the start of a turn ("[SPEAKER_01] hello",
+# "(Speaker A) hello"), alone on a line with the turn's start time ("Speaker 1  0:03", as
+# meeting-notes exports write it), and WebVTT voice tags ("<v Speaker 1>hello</v>").
+_LABEL_WITHOUT_COLON = re.compile(
+    rf"(?im)^[ \t]*[\[(]{_NUMBERED_LABEL}[\])][ \t]*"
+    rf"|^[ \t]*{_NUMBERED_LABEL}[ \t]*(?:\d{{1,2}}(?::\d{{2}}){{1,2}}(?:[.,]\d{{1,3}})?)?[ \t]*$"
+    r"|<v(?:\.[\w.-]+)*(?:[ \t][^>\n]*)?>|</v>"
+)
+_LABEL_HINTS = ("speaker", "spk", "guest", "person", "participant", "<v")
 # Timestamps that recognisers and subtitle exports put around turns ("[00:01:23]", "0:05 hello",
 # SRT/WebVTT "00:00:01,000 --> 00:00:04,000" with its cue number) are formatting, not speech: left
 # in, they become digit tokens, which scam corpora full of phone numbers and amounts taught to
@@ -55,6 +70,12 @@ _TIMESTAMP = re.compile(
     r"|\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,3})?\b"
     rf"|(?m:^[ \t]*{_TS}(?=[ \t]+\S))"  # "0:05 hello"; a turn that is only "9:00" is an answer
 )
+# Start and end times in seconds, as some recognisers print them ("[0.00s - 3.20s]", "(12.5 --> 15.0)").
+_SECONDS_SPAN = re.compile(
+    r"[\[(][ \t]*(?:\d+(?:\.\d+)?s[ \t]*(?:-|–|-->|to)[ \t]*\d+(?:\.\d+)?s"
+    r"|\d+(?:\.\d+)?[ \t]*-->[ \t]*\d+(?:\.\d+)?)[ \t]*[\])]"
+)
+_SECONDS_HINT = re.compile(r"\ds?[ \t]*(?:-|–|-->|to)[ \t]*\d")
 # Every timestamp holds ":" and two digits; a pattern opening with a literal is a fast scan, so
 # texts with speaker labels but no timestamp skip the five alternatives above.
 _TIMESTAMP_HINT = re.compile(r":\d\d")
@@ -184,8 +205,12 @@ def _normalise(text: str, *, ascii_only: bool) -> str:
         text = to_simplified(text)
     if ":" in text and _TIMESTAMP_HINT.search(text):
         text = _TIMESTAMP.sub(" ", text)
+    if ("[" in text or "(" in text) and _SECONDS_HINT.search(text):
+        text = _SECONDS_SPAN.sub(" ", text)
     if ":" in text or "：" in text:
         text = _SPEAKER.sub("", text)
+    if any(h in text for h in _LABEL_HINTS):
+        text = _LABEL_WITHOUT_COLON.sub("", text)
     if "/" in text or "www." in text:
         text = _URL.sub(" url ", text)
     if "@" in text:
