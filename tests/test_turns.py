@@ -79,6 +79,10 @@ def test_split_turns():
     assert split_turns("A: hi\r\n\nB: police\n") == ["A: hi", "B: police"]
     assert split_turns(None) == split_turns(float("nan")) == []
     assert split_turns("A: hi\n\u200b\n \ufeff\nB: po\u00adlice") == ["A: hi", "B: po\u00adlice"]
+    # Lines of formatting only are not turns: a label and start time on their own line, a time range.
+    exported = "Speaker 1  0:03\nhello\nSpeaker 2  0:07\nthis is the police\n00:00:09,000 --> 00:00:12,000\nok"
+    assert split_turns(exported) == ["hello", "this is the police", "ok"]
+    assert split_turns("...\nhello") == ["hello"]
 
 
 def test_score_turns_one_text_per_call(fitted):

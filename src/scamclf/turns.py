@@ -34,14 +34,29 @@ _CANDIDATES = 20  # columns kept per block for the evidence
 
 
 def split_turns(text: Any) -> list[str]:
-    """One call transcript, one turn per line, as its list of turns (lines that show nothing dropped).
+    """One call transcript, one turn per line, as its list of turns.
+
+    Lines without speech are dropped: blank ones, and those that normalisation empties (a speaker
+    label and start time on a line of their own, as meeting-notes exports write them, or a
+    subtitle time range), so that turn numbers count what was said.
 
     >>> split_turns("A: hello\\n\\nB: this is the police\\n")
     ['A: hello', 'B: this is the police']
+    >>> split_turns("Speaker 1  0:03\\nhello\\nSpeaker 2  0:07\\nthis is the police")
+    ['hello', 'this is the police']
     """
     if text is None or (isinstance(text, float) and text != text):
         return []
-    return [line for line in str(text).splitlines() if not is_blank(line)]
+    return [line for line in str(text).splitlines() if not is_blank(line) and _speaks(line)]
+
+
+def _speaks(line: str) -> bool:
+    # Lines of formatting only are short; a long line always holds speech (and normalising it
+    # here would double the cost of scoring turn by turn).
+    return len(line) > _FORMATTING_LINE_CHARS or bool(normalise_text(line))
+
+
+_FORMATTING_LINE_CHARS = 64
 
 
 @dataclass
