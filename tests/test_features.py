@@ -133,7 +133,19 @@ def test_mark_ranges_hold_only_combining_marks():
         assert all(unicodedata.category(chr(c)) == "Cn" for c in written - known)
 
 
-_INVISIBLES = ["\u200b", "\u200c", "\u200d", "\u00ad", "\u200e", "\u202e", "\u2060", "\ufeff", "\U000e0041"]
+_INVISIBLES = [
+    "\u200b",
+    "\u200c",
+    "\u200d",
+    "\u00ad",
+    "\u200e",
+    "\u202e",
+    "\u2060",
+    "\ufeff",
+    "\U000e0041",
+    "\ufe0f",
+    "\u034f",
+]
 
 
 @given(
@@ -149,19 +161,29 @@ def test_invisible_characters_never_split_a_word(text, inserts):
     assert normalise_text(hidden) == normalise_text(text)
 
 
-def test_invisible_character_table_is_exactly_the_format_characters():
+# Unicode 15.1's Default_Ignorable_Code_Point ranges (DerivedCoreProperties.txt), as written out.
+_DEFAULT_IGNORABLE = [
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
+    (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+]  # fmt: skip
+
+
+def test_invisible_characters_are_exactly_the_default_ignorable_ones():
     import unicodedata
 
     from scamclf.config import INVISIBLE
 
     table = {c for c in range(0x110000) if INVISIBLE.match(chr(c))}
+    assert table == {c for first, last in _DEFAULT_IGNORABLE for c in range(first, last + 1)}
+    assert len(table) == 4174
+    # Every format character this Python knows is among them, but those that show: Arabic and
+    # Kaithi number signs, the interlinear annotation marks, Egyptian hieroglyph controls.
+    shown = {*range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x0891, 0x08E2, *range(0xFFF9, 0xFFFC), 0x110BD, 0x110CD}
+    shown |= set(range(0x13430, 0x13440))
     known = {c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"}
-    if tuple(int(p) for p in unicodedata.unidata_version.split(".")) <= (15, 1, 0):
-        assert known <= table  # every format character this Python knows (Unicode 13.0 to 15.1)
-    else:
-        assert len(known - table) < 10  # a later version may add a few
-    assert all(unicodedata.category(chr(c)) in ("Cf", "Cn") for c in table - known)  # later ones: unassigned here
-    assert len(table - known) <= 8
+    assert known - shown <= table and not (table & shown)
+    assert all(unicodedata.category(chr(c)) in ("Cf", "Mn", "Lo", "Cn") for c in table)
 
 
 def test_digit_modes_change_only_what_the_ngrams_see():

@@ -27,19 +27,18 @@ __all__ = [
     "user_model_path",
 ]
 
-#: Invisible format characters (Unicode category Cf, as of Unicode 15.1, written out so that the
-# normalised text is the same on every Python): zero-width spaces and joiners, the soft hyphen,
-# direction marks, the byte-order mark, tags. They are deleted, not blanked: inside a word they
-# cut it apart where a reader sees one word ("o\u200bt\u200bp" read as "o t p" and lost the OTP
-# cue, "pass\u200dword" as "pass word"), and Persian and Indic words are spelt with joiners.
+#: Invisible characters: Unicode's Default_Ignorable_Code_Point set (15.1), written out so that
+# the deletion is the same on every Python: zero-width spaces and joiners, the soft hyphen,
+# direction marks, the byte-order mark, variation selectors, the grapheme joiner, Hangul fillers,
+# tags. They are deleted, not blanked: inside a word they cut it apart where a reader sees one
+# word ("o\u200bt\u200bp" read as "o t p" and lost the OTP cue, "pass\u200dword" as "pass word"),
+# and Persian and Indic words are spelt with joiners. (Thai and Khmer words that a zero-width
+# space separates run together, as they are written without one.)
 _INVISIBLE_IN_BMP = (
-    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
 )
-INVISIBLE = re.compile(
-    f"[{_INVISIBLE_IN_BMP}\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
-    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]"
-)
+INVISIBLE = re.compile(f"[{_INVISIBLE_IN_BMP}\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]")
 # Those in the Basic Multilingual Plane only: five times faster to search for (a class with
 # astral ranges is slow), and a text without astral characters needs no more.
 _INVISIBLE_BMP = re.compile(f"[{_INVISIBLE_IN_BMP}]")

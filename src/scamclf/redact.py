@@ -7,9 +7,10 @@ import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from .config import drop_invisible
+from .config import INVISIBLE, drop_invisible
 
 __all__ = ["find_personal_data", "redact", "redact_evidence", "redact_frame"]
 
@@ -113,10 +114,24 @@ def find_personal_data(text: str) -> list[tuple[str, int, int]]:
     Kinds are ``PHONE``, ``ID``, ``CARD``, ``ACCOUNT`` and ``EMAIL``; spans may overlap where an
     e-mail address holds digits.
 
+    Invisible characters (a zero-width space, a soft hyphen) cannot hide a number: a text holding
+    them is read twice, once with each of them as a space (one may stand between an ID and the
+    word before it) and once without them (one may sit inside a number), and both readings count.
+
     >>> find_personal_data("call 012-345 6789 now")
     [('PHONE', 5, 17)]
     """
-    return sorted(_matches(text), key=lambda m: (m[1], -m[2]))
+    if drop_invisible(text) is text:
+        return sorted(_matches(text), key=lambda m: (m[1], -m[2]))
+    spaced = INVISIBLE.sub(" ", text)  # one code point for one: the spans are the text's
+    found = list(_matches(spaced))
+    visible = np.ones(len(text), dtype=bool)
+    for match in INVISIBLE.finditer(text):
+        visible[match.start()] = False
+    kept = np.flatnonzero(visible)  # where each character of the joined reading stands in ``text``
+    found += [(kind, int(kept[start]), int(kept[end - 1]) + 1) for kind, start, end in _matches(drop_invisible(text))]
+    # The same span read as two kinds: the specific shape, not the plain digit run, names it.
+    return sorted(set(found), key=lambda m: (m[1], -m[2], m[0] == "ACCOUNT", m[0]))
 
 
 def _mask_once(text: str) -> str:
@@ -125,6 +140,8 @@ def _mask_once(text: str) -> str:
     for kind, start, end in find_personal_data(text):
         if start >= pos:
             pieces += [text[pos:start], f"[{kind}]"]
+            pos = end
+        elif end > pos:  # overlaps the last mask and reaches beyond it: the mask covers both
             pos = end
     pieces.append(text[pos:])
     return "".join(pieces)
@@ -135,8 +152,9 @@ def redact(text: str) -> str:
 
     Masks read ``[PHONE]``, ``[ID]``, ``[CARD]``, ``[ACCOUNT]`` and ``[EMAIL]``. Short numbers
     (amounts, times, "press 1") and ISO dates are kept; numbers spoken as words ("zero one
-    two") are not recognised. Invisible format characters (zero-width spaces and joiners, soft
-    hyphens, direction marks) are removed, so that none can hide a number.
+    two") are not recognised. A number or address with invisible characters inside (zero-width
+    spaces and joiners, soft hyphens, direction marks) is masked whole; the rest of the text keeps
+    them (a Persian word's joiner stays).
 
     Examples
     --------
@@ -145,9 +163,6 @@ def redact(text: str) -> str:
     >>> redact("transfer rm 2,400 to account 5123 4567 8901")
     'transfer rm 2,400 to account [ACCOUNT]'
     """
-    # Invisible characters (a zero-width space, a soft hyphen) inside a number would hide it from
-    # every pattern; they show nothing, so redacted text goes without them.
-    text = drop_invisible(text)
     # A mask holds no digit and no @, so every pass that changes the text removes some and the
     # loop ends; a second pass catches a shape that only shows once its neighbour is masked.
     while True:
@@ -167,9 +182,9 @@ def redact_evidence(phrases: Iterable[str], text: str) -> list[str]:
     ['call [PHONE]', '[PHONE]', 'safe account']
     """
     runs: dict[str, str] = {}
-    text = drop_invisible(text)
     for kind, start, end in find_personal_data(text):
-        for run in _DIGIT_RUNS.findall(unicodedata.normalize("NFKC", text[start:end])):
+        # As the evidence reads it: normalised without invisible characters.
+        for run in _DIGIT_RUNS.findall(unicodedata.normalize("NFKC", drop_invisible(text[start:end]))):
             runs.setdefault(run, f"[{kind}]")
 
     def mask_run(match: re.Match[str]) -> str:
