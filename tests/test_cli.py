@@ -71,6 +71,12 @@ def test_train_source_offset_reaches_the_model_and_its_metadata(corpus_path, tmp
     for bad in ("-0.1", "nan", "much"):
         outcome = _invoke("train", corpus_path, "--model-path", tmp_path / "x.joblib", "--source-offset", bad)
         assert outcome.exit_code == 2, (bad, outcome.output)
+    # One source: nothing for the intercepts to tell apart; a one-line error, no model.
+    one = tmp_path / "one.csv"
+    pd.read_csv(corpus_path).drop(columns="source").to_csv(one, index=False)
+    outcome = _invoke("train", one, "--model-path", tmp_path / "x.joblib", "--source-offset", "0.3")
+    assert outcome.exit_code == 1 and "at least two sources" in outcome.output and "'one'" in outcome.output
+    assert "Traceback" not in outcome.output
     assert not (tmp_path / "x.joblib").exists()
 
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -685,16 +686,10 @@ def test_source_offset_gives_a_single_class_source_its_own_intercept_not_its_gen
     ]
 
 
-def test_source_offset_without_sources_changes_nothing(corpus):
-    a = ScamClassifier(features=ScamFeatures(min_df=1)).fit(corpus["text"], corpus["label"])
-    b = ScamClassifier(features=ScamFeatures(min_df=1), source_offset=0.5).fit(corpus["text"], corpus["label"])
-    np.testing.assert_array_equal(a.predict_proba(corpus["text"]), b.predict_proba(corpus["text"]))
-
-
 def test_source_offset_is_never_scored_in_held_out_or_random_split_decisions(corpus, monkeypatch):
     import scamclf.model as model_module
 
-    scored: list[int | None] = []
+    scored: list[tuple[int, int | None]] = []
     real = model_module._decision
 
     def spy(model, X, n_scored=None):
@@ -707,17 +702,50 @@ def test_source_offset_is_never_scored_in_held_out_or_random_split_decisions(cor
     clf.fit(data["text"], data["label"], groups=data["source"])
     n = clf.linear_.coef_.shape[1]
     assert scored and all(width == n + 6 and n_scored == n for width, n_scored in scored)
-    # A row's held-out decision is that of the features alone (its source's column is left out).
-    X = clf.transform_features(["transfer your savings to the safe account"])
-    assert clf.decision_function(["transfer your savings to the safe account"])[0] == pytest.approx(
-        float((X @ clf.linear_.coef_[0])[0] + clf.linear_.intercept_[0])
+
+
+def test_source_offset_is_never_scored_in_the_fallback_for_one_class_folds(corpus, monkeypatch):
+    from sklearn.model_selection import StratifiedKFold
+
+    import scamclf.model as model_module
+
+    scam = (corpus["label"] == "scam").to_numpy()
+    data = corpus.assign(
+        source=np.where(scam, [f"S{i % 2}" for i in range(len(corpus))], [f"L{i % 4}" for i in range(len(corpus))])
     )
+    seen = _spy_fits(monkeypatch)
+    clf = ScamClassifier(
+        features=ScamFeatures(min_df=1),
+        max_group_folds=3,
+        threshold_repeats=4,
+        random_split_eval=False,
+        source_offset=3.0,
+    )
+    clf.fit(data["text"], data["label"], groups=data["source"])
+    (Xf, y, w, groups, signs), _ = seen["linear"][0]
+    n = clf.linear_.coef_.shape[1]
+    Xa = sp.hstack([Xf, model_module._source_columns(groups, 3.0)], format="csr")
+    fitted: list = []
+    real = model_module._fit_linear
+    monkeypatch.setattr(model_module, "_fit_linear", lambda *a, **k: fitted.append(real(*a, **k)) or fitted[-1])
+    fallback = clf._stratified_decision(Xa, y, w, np.concatenate([signs, np.zeros(6)]), n)
+    folds = StratifiedKFold(n_splits=clf.cv, shuffle=True, random_state=clf.random_state).split(Xa, y)
+    for model, (_, te) in zip(fitted, folds, strict=True):
+        assert np.abs(model.coef_[0, n:]).max() > 1e-3  # the sources' own intercepts were fitted ...
+        features_alone = np.asarray(Xa[te][:, :n] @ model.coef_[0, :n]).ravel() + model.intercept_[0]
+        np.testing.assert_allclose(fallback[te], features_alone, rtol=0, atol=1e-9)  # ... and not scored
 
 
-@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), "0.3", None])
-def test_source_offset_must_be_a_number_from_zero(corpus, bad):
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf"), 1e39, "0.3", None, True])
+def test_source_offset_must_be_a_number_from_zero_to_a_hundred(corpus, bad):
     with pytest.raises(ValueError, match="source_offset must be"):
         ScamClassifier(source_offset=bad).fit(corpus["text"], corpus["label"])
+
+
+def test_source_offset_needs_two_sources(corpus):
+    for groups in (None, ["one"] * len(corpus)):
+        with pytest.raises(ValueError, match="at least two sources"):
+            ScamClassifier(source_offset=0.3).fit(corpus["text"], corpus["label"], groups=groups)
 
 
 def test_models_saved_before_source_offset_load_without_it(corpus):

@@ -583,6 +583,11 @@ def train(
     >>> model.metadata["metrics"]["leave_one_source_out"]["macro_f1"]  # doctest: +SKIP
     """
     frame = training_frame(data, text_col=text_col, label_col=label_col, with_bundled=with_bundled, encoding=encoding)
+    if source_offset and frame["source"].nunique() < 2:
+        raise DataError(
+            f"source offsets need at least two sources; the training data holds one ({frame['source'].iloc[0]!r}): "
+            "add a source column, give several files, or add the bundled corpus"
+        )
     if notify:
         notify(f"{len(frame)} rows read and checked; fitting")
     estimator = ScamClassifier(

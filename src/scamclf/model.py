@@ -371,6 +371,9 @@ def _assignment_key(splits: list[tuple[np.ndarray, np.ndarray]]) -> frozenset[by
     return frozenset(_fold_key(test) for _, test in splits)
 
 
+MAX_SOURCE_OFFSET = 100.0
+
+
 def _source_columns(groups: np.ndarray, scale: float) -> sp.csr_matrix:
     """One column per source, ``scale`` on that source's rows: each source's own intercept."""
     names, codes = np.unique(groups, return_inverse=True)
@@ -471,7 +474,9 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         their genre. The columns are dropped from the final model and never scored (a new call
         has no source); held-out scores, calibration and thresholds are computed without them.
         The larger the value, the cheaper such an offset is under the L2 penalty and the more
-        it absorbs; 0 (the default) adds no columns.
+        it absorbs; 0 (the default) adds no columns. Needs at least two sources (with fewer than
+        three, held-out scores come from stratified folds, not from held-out sources). At most
+        ``MAX_SOURCE_OFFSET`` (100); training holds a second copy of the feature matrix.
     tol : float
         Stopping tolerance of every linear fit (on the projected gradient of scikit-learn's
         scaled objective; ``FIT_TOL``, 1e-6). A looser one (scikit-learn's 1e-4, scamclf's until
@@ -563,8 +568,12 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"miss_cost must be positive, got {self.miss_cost!r}.")
         if not (0 <= self.threshold_smoothing <= 0.5):
             raise ValueError(f"threshold_smoothing must be in [0, 0.5], got {self.threshold_smoothing!r}.")
-        if not (isinstance(self.source_offset, numbers.Real) and 0 <= self.source_offset < np.inf):
-            raise ValueError(f"source_offset must be a number >= 0, got {self.source_offset!r}.")
+        if isinstance(self.source_offset, bool) or not (
+            isinstance(self.source_offset, numbers.Real) and 0 <= self.source_offset <= MAX_SOURCE_OFFSET
+        ):
+            raise ValueError(
+                f"source_offset must be a number from 0 to {MAX_SOURCE_OFFSET}, got {self.source_offset!r}."
+            )
         if not (isinstance(self.tol, numbers.Real) and 0 < self.tol < 1):
             raise ValueError(f"tol must be a number in (0, 1), got {self.tol!r}.")
         if isinstance(self.threshold_repeats, bool) or not isinstance(self.threshold_repeats, numbers.Integral):
@@ -578,6 +587,11 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         if len(np.unique(y_int)) < 2:
             raise ValueError("Training needs both scam and legit rows; y holds one class only.")
         groups_arr = None if groups is None else np.asarray([str(g) for g in groups])
+        if self.source_offset and (groups_arr is None or len(np.unique(groups_arr)) < 2):
+            raise ValueError(
+                "source_offset gives each source its own intercept and needs at least two sources in groups; "
+                f"got {0 if groups_arr is None else len(np.unique(groups_arr))}."
+            )
         if self.balance_sources:
             weights = source_weights(y_int, groups_arr, row_languages(texts, lang), boost=domain_weight)
         else:
