@@ -39,6 +39,7 @@ import macau_folds  # noqa: E402
 from build_corpus import SMS_SCAM_RULE  # noqa: E402
 
 from scamclf.api import in_domain_weights  # noqa: E402
+from scamclf.config import is_blank  # noqa: E402
 from scamclf.dataset import atomic_write_bytes, mask_label_leaks  # noqa: E402
 from scamclf.evaluate import binary_metrics, format_table, macro_average  # noqa: E402
 from scamclf.features import ScamFeatures  # noqa: E402
@@ -89,7 +90,7 @@ def load_all(shared: Path) -> pd.DataFrame:
     macau["source"] = "macau_" + macau["lang"]
     frames.append(macau[["id", "text", "label", "source", "lang", "family", "category"]])
     data = pd.concat(frames, ignore_index=True)
-    data = data[data["text"].str.strip() != ""].drop_duplicates("text").reset_index(drop=True)
+    data = data[~data["text"].map(is_blank)].drop_duplicates("text").reset_index(drop=True)
     data = mask_label_leaks(data)
     data["group"] = data["source"].map(lambda s: HELD_TOGETHER.get(s, s))
     macau_rows = data["source"].str.startswith("macau_").to_numpy()
@@ -309,6 +310,8 @@ def main() -> int:
                     flush=True,
                 )
     if args.json:
+        if SCAMCLF_PARAMS:  # a run of a candidate says so in its file too
+            results["_settings"] = {"scamclf": SCAMCLF_PARAMS}
         args.json.write_text(json.dumps(results, indent=2))
     if args.rows:
         write_rows(args.rows, data, out, thresholds)
