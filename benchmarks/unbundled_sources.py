@@ -5,7 +5,8 @@ trains only on those whose licences let them ship (``data/README.md``). Four sha
 therefore unseen by it: Switchboard (real, long, casual telephone conversations, cut into call-length
 chunks as ``cross_source.py`` cuts them), scamdetector_sg (short Singapore call snippets, scam and
 look-alike), telecom_fraud_texts5 (Chinese caller utterances and operator SMS) and
-fraud_call_india (short call and SMS texts). This scores them (at most ``--rows`` per source,
+fraud_call_india (short call and SMS texts); Switchboard is also scored as whole conversations (up to
+13,000 characters: real calls are long, and no corpus the model trains on has a call past 2,500). This scores them (at most ``--rows`` per source,
 seeded) with a saved model at its own threshold and reports the share flagged by class and length
 band, ROC-AUC where both classes are present, and how many rows get an ``unfamiliar writing``
 note (none should: these are English and Chinese).
@@ -31,8 +32,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import cross_source  # noqa: E402
 
 UNBUNDLED = ("switchboard_swda", "scamdetector_sg", "telecom_fraud_texts5", "fraud_call_india")
-BANDS = [0, 200, 1000, 3000, float("inf")]
-BAND_NAMES = ["<200", "200-999", "1000-2999", "3000+"]
+WHOLE_CALLS = "switchboard_swda (whole calls)"
+BANDS = [0, 200, 1000, 3000, 6000, 10000, float("inf")]
+BAND_NAMES = ["<200", "200-999", "1000-2999", "3000-5999", "6000-9999", "10000+"]
 
 
 def main() -> None:
@@ -47,6 +49,8 @@ def main() -> None:
     model = scamclf.load(args.model_path)
     data = cross_source.load_all(args.shared)
     data = data[data["source"].isin(UNBUNDLED)]
+    whole = pd.read_csv(args.shared / "switchboard_swda.csv", usecols=["text", "label"]).assign(source=WHOLE_CALLS)
+    data = pd.concat([data, whole[whole["text"].astype(str).str.strip() != ""]])
     data = pd.concat([group.sample(min(len(group), args.rows), random_state=0) for _, group in data.groupby("source")])
     start = time.perf_counter()
     scored = model.score_texts(data["text"].tolist(), evidence="none")
