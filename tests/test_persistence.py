@@ -247,10 +247,13 @@ def test_model_trained_with_the_earlier_lexicon_still_loads_and_scores(corpus, t
     import scamclf.features as features
     from scamclf.features import Lexicon, shipped_lexicon_specs
 
-    current, v6, v5, v4, v3, v2, v1 = shipped_lexicon_specs()
-    assert [s["version"] for s in (current, v6, v5, v4, v3, v2, v1)] == [7, 6, 5, 4, 3, 2, 1] and "negation" not in v1
+    current, v7, v6, v5, v4, v3, v2, v1 = shipped_lexicon_specs()
+    assert [s["version"] for s in (current, v7, v6, v5, v4, v3, v2, v1)] == [8, 7, 6, 5, 4, 3, 2, 1]
+    assert "negation" not in v1
     assert (
-        len(current["changes"]) == 6
+        len(current["changes"]) == 7
+        and "right now" in v7["cues"]["urgency_threat"]["en"][0]
+        and "right now" not in current["cues"]["urgency_threat"]["en"][0]
         and "coaching" not in v4["negation"]
         and current["cues"].keys() == v1["cues"].keys()
         and current["cues"]["secrecy"] != v5["cues"]["secrecy"]
