@@ -78,7 +78,8 @@ FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectori
 # are deleted before normalisation instead of blanked, so a saved model scores text holding them
 # differently (a word they cut apart is whole again), as do transcripts with the speaker labels of more
 # recognisers ("spk_0:", "[SPEAKER_01]", "<v Speaker 1>"), now removed; every other text scores as before.
-# New models may be trained with per-source intercepts (`train --source-offset`, off by default).
+# New models carry lexicon v8 ("right now" no longer an urgency cue); older models keep their lexicon and
+# score as before. New models may be trained with per-source intercepts (`train --source-offset`, off by default).
 SAME_SCORES_SINCE = "0.5.0"
 _MAX_HEADER = 1 << 20
 
