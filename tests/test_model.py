@@ -542,13 +542,18 @@ def test_repeats_change_nothing_when_every_assignment_is_the_same(corpus, monkey
     np.testing.assert_array_equal(three.oof_proba_, one.oof_proba_)
 
 
+def _one_class_sources(corpus):
+    """Two scam-only and four legit-only sources: some fold assignments leave a fold's training part one class."""
+    scam = (corpus["label"] == "scam").to_numpy()
+    return corpus.assign(
+        source=np.where(scam, [f"S{i % 2}" for i in range(len(corpus))], [f"L{i % 4}" for i in range(len(corpus))])
+    )
+
+
 def test_a_fold_left_with_one_class_is_scored_by_stratified_folds(corpus, monkeypatch):
     # Scam-only and legit-only sources: some assignments put every scam source in one fold,
     # whose training part then holds legit rows only.
-    scam = (corpus["label"] == "scam").to_numpy()
-    data = corpus.assign(
-        source=np.where(scam, [f"S{i % 2}" for i in range(len(corpus))], [f"L{i % 4}" for i in range(len(corpus))])
-    )
+    data = _one_class_sources(corpus)
     seen = _spy_fits(monkeypatch)
     clf = ScamClassifier(
         features=ScamFeatures(min_df=1), max_group_folds=3, threshold_repeats=4, random_split_eval=False
@@ -709,10 +714,7 @@ def test_source_offset_is_never_scored_in_the_fallback_for_one_class_folds(corpu
 
     import scamclf.model as model_module
 
-    scam = (corpus["label"] == "scam").to_numpy()
-    data = corpus.assign(
-        source=np.where(scam, [f"S{i % 2}" for i in range(len(corpus))], [f"L{i % 4}" for i in range(len(corpus))])
-    )
+    data = _one_class_sources(corpus)
     seen = _spy_fits(monkeypatch)
     clf = ScamClassifier(
         features=ScamFeatures(min_df=1),
