@@ -16,6 +16,7 @@ summed and weighed again); the tests hold the two equal.
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -51,12 +52,16 @@ def split_turns(text: Any) -> list[str]:
 
 
 def _speaks(line: str) -> bool:
-    # Lines of formatting only are short; a long line always holds speech (and normalising it
-    # here would double the cost of scoring turn by turn).
-    return len(line) > _FORMATTING_LINE_CHARS or bool(normalise_text(line))
+    # Lines of formatting only are short and hold a digit, a bracket, a label word or no letter
+    # at all; any other line holds speech without being normalised here (that would double the
+    # cost of scoring turn by turn).
+    if len(line) > _FORMATTING_LINE_CHARS or not _MAYBE_FORMATTING.search(line):
+        return True
+    return bool(normalise_text(line))
 
 
 _FORMATTING_LINE_CHARS = 64
+_MAYBE_FORMATTING = re.compile(r"(?i)\d|[<\[(]|speaker|spk|guest|person|participant|^\W*$")
 
 
 @dataclass
