@@ -47,6 +47,10 @@ FOLDS = macau_folds.FOLDS_FILE
 ROW = re.compile(r"^\| (P\d+) \|")
 RANGE = re.compile(r"P40\.\.P(\d+)")
 TABLE_FURNITURE = re.compile(r"^\| (id|-+) \|")
+# | file | rows | sha256 |, also as | `en_19.jsonl` (what it holds) | 8 / 8 / 4 | `hash` |
+HASH_ROW = re.compile(
+    r"^\| `?([^\s`|]+\.jsonl)`?(?: \([^|]*\))? \| (\d+(?: / \d+)*) \| `?([0-9a-f]{64})`? \|", flags=re.M
+)
 
 HAND_STEPS = """Left to do by hand:
 - SOURCES.md: the status line ("P1xx..P1yy for batch N"), a paraphrase per new id (at most 20 words)
@@ -107,8 +111,9 @@ def written_hashes(staging: Path, lines: dict[Path, list[str]]) -> dict[str, str
     path = staging / "HASHES.md"
     if not path.is_file():
         raise MergeError(f"{path}: missing; record the hashes as written before the review")
-    found = re.findall(r"^\| (\S+\.jsonl) \| (\d+) \| ([0-9a-f]{64}) \|", path.read_text("utf-8"), flags=re.M)
-    listed = {name: (int(rows), digest) for name, rows, digest in found}
+    found = HASH_ROW.findall(path.read_text("utf-8"))
+    # rows as one number or per category ("8 / 8 / 4"); names and hashes may be in backticks
+    listed = {name: (sum(int(n) for n in rows.split("/")), digest) for name, rows, digest in found}
     if sorted(listed) != sorted(p.name for p in files):
         raise MergeError(
             f"{path}: lists {sorted(listed)} but the folder holds {[p.name for p in files]}; "

@@ -130,6 +130,20 @@ def test_hashes_must_be_committed_with_the_files_they_hash(merge, capsys):
     assert "not committed with the hash HASHES.md lists" in capsys.readouterr().err
 
 
+def test_hashes_listed_per_category_with_backticks_are_read(merge, capsys):
+    module, corpus, staging = merge
+    digest = hashlib.sha256(ROW.encode()).hexdigest()
+    header = "| file | rows (scam / look-alike / ordinary) | SHA-256 as written |\n| --- | --- | --- |\n"
+    # Batch 19's form: the file in backticks with what it holds, rows per category, the hash in backticks.
+    (staging / "HASHES.md").write_text(header + f"| `en_14.jsonl` (English, MY / SG) | 0 / 0 / 1 | `{digest}` |\n")
+    assert module.main([str(staging)]) == 0
+    assert f"| en_14.jsonl | {digest} | {digest} |" in capsys.readouterr().out
+    # The per-category counts are summed and checked against the file like a single count.
+    (staging / "HASHES.md").write_text(header + f"| `en_14.jsonl` (English) | 1 / 0 / 1 | `{digest}` |\n")
+    assert module.main([str(staging)]) == 1
+    assert "1 rows, but HASHES.md says 2" in capsys.readouterr().err
+
+
 def test_uncommitted_hashes_are_refused(merge, capsys):
     module, corpus, staging = merge
     root = corpus.parents[2]
