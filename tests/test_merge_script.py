@@ -131,7 +131,7 @@ def test_hashes_must_be_committed_with_the_files_they_hash(merge, capsys):
 
 
 def test_hashes_listed_per_category_with_backticks_are_read(merge, capsys):
-    module, corpus, staging = merge
+    module, _corpus, staging = merge
     digest = hashlib.sha256(ROW.encode()).hexdigest()
     header = "| file | rows (scam / look-alike / ordinary) | SHA-256 as written |\n| --- | --- | --- |\n"
     # Batch 19's form: the file in backticks with what it holds, rows per category, the hash in backticks.

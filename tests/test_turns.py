@@ -83,6 +83,11 @@ def test_split_turns():
     exported = "Speaker 1  0:03\nhello\nSpeaker 2  0:07\nthis is the police\n00:00:09,000 --> 00:00:12,000\nok"
     assert split_turns(exported) == ["hello", "this is the police", "ok"]
     assert split_turns("...\nhello") == ["hello"]
+    # An SRT cue number is formatting before its time range, and speech anywhere else.
+    srt = "1\n00:00:01,000 --> 00:00:04,000\nhello\n\n2\n00:00:05,000 --> 00:00:07,500\nthis is the police\n"
+    assert split_turns(srt) == ["hello", "this is the police"]
+    assert split_turns("how many cards\n2\nok") == ["how many cards", "2", "ok"]
+    assert split_turns("2\n00:00:05 hello") == ["2", "00:00:05 hello"]
 
 
 def test_score_turns_one_text_per_call(fitted):

@@ -70,6 +70,19 @@ _TIMESTAMP = re.compile(
     r"|\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,3})?\b"
     rf"|(?m:^[ \t]*{_TS}(?=[ \t]+\S))"  # "0:05 hello"; a turn that is only "9:00" is an answer
 )
+_CUE_NUMBER = re.compile(r"[ \t]*\d+[ \t]*")
+_CUE_TIME_RANGE = re.compile(rf"[ \t]*{_TS}[ \t]*-->")
+
+
+def is_cue_number(line: str, next_line: str) -> bool:
+    """Whether ``line`` is a subtitle cue number: digits alone, followed by the cue's time range.
+
+    Normalisation removes it from a whole text (``_TIMESTAMP``); a caller that splits the text into
+    lines first (turn by turn) asks here, because the line alone is a number someone could say.
+    """
+    return bool(_CUE_NUMBER.fullmatch(line)) and bool(_CUE_TIME_RANGE.match(next_line))
+
+
 # Start and end times in seconds, as some recognisers print them ("[0.00s - 3.20s]", "(12.5 --> 15.0)").
 _SECONDS_SPAN = re.compile(
     r"[\[(][ \t]*(?:\d+(?:\.\d+)?s[ \t]*(?:-|–|-->|to)[ \t]*\d+(?:\.\d+)?s"

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .config import is_blank
-from .features import FeatureNames, normalise_text
+from .features import FeatureNames, is_cue_number, normalise_text
 from .model import ScamClassifier, _fold_subphrases
 
 __all__ = ["CallState", "CallTracker", "TurnScorer", "reference_trajectory", "split_turns"]
@@ -39,7 +39,8 @@ def split_turns(text: Any) -> list[str]:
 
     Lines without speech are dropped: blank ones, and those that normalisation empties (a speaker
     label and start time on a line of their own, as meeting-notes exports write them, or a
-    subtitle time range), so that turn numbers count what was said.
+    subtitle time range) and a subtitle cue number before its time range, so that turn numbers
+    count what was said.
 
     >>> split_turns("A: hello\\n\\nB: this is the police\\n")
     ['A: hello', 'B: this is the police']
@@ -48,7 +49,13 @@ def split_turns(text: Any) -> list[str]:
     """
     if text is None or (isinstance(text, float) and text != text):
         return []
-    return [line for line in str(text).splitlines() if not is_blank(line) and _speaks(line)]
+    lines = str(text).splitlines()
+    following = [*lines[1:], ""][: len(lines)]
+    return [
+        line
+        for line, after in zip(lines, following, strict=True)
+        if not is_blank(line) and _speaks(line) and not is_cue_number(line, after)
+    ]
 
 
 def _speaks(line: str) -> bool:
