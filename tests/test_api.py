@@ -1,4 +1,5 @@
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -7,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import scamclf
-from scamclf.api import MAX_TRANSCRIPT_CHARS, resolve_model_path
+from scamclf.api import MAX_TRANSCRIPT_CHARS, _training_metrics, resolve_model_path
 from scamclf.errors import DataError, OutputExistsError
-from scamclf.evaluate import length_bands
+from scamclf.evaluate import binary_metrics, length_bands
 
 
 def test_public_api_is_importable():
@@ -136,8 +137,28 @@ def test_predict_returns_verdict_type_and_evidence(fitted):
 
 def test_training_metrics_include_leave_one_source_out(fitted):
     metrics = fitted.metadata["metrics"]
-    assert set(metrics["leave_one_source_out"]["by_source"]) == {"alpha", "beta", "gamma"}
+    loso = metrics["leave_one_source_out"]
+    assert set(loso["by_source"]) == {"alpha", "beta", "gamma"}
     assert "random_split" in metrics
+    # The report is the mean over the assignments of sources to folds (here one: three sources, three folds).
+    assert loso["assignments"] == len(loso["macro_f1_by_assignment"]) >= 1
+    assert "mean over" in loso["note"]
+
+
+def test_training_metrics_average_the_assignments_of_sources_to_folds():
+    frame = pd.DataFrame({"source": ["a", "a", "b", "b"], "label": ["scam", "legit"] * 2})
+    y = np.array([1, 0, 1, 0])
+    repeats = np.array([[0.9, 0.6, 0.9, 0.1], [0.9, 0.1, 0.2, 0.1]])
+    estimator = SimpleNamespace(threshold_=0.5, max_group_folds=6, oof_proba_=repeats[0], oof_proba_repeats_=repeats)
+    loso = _training_metrics(estimator, y, frame)["leave_one_source_out"]
+    assert loso["assignments"] == 2
+    assert loso["by_source"]["a"]["false_positive_rate"] == 0.5 and loso["by_source"]["a"]["range"]["f1"][1] == 1.0
+    assert loso["by_source"]["b"]["recall"] == 0.5
+    assert loso["macro_f1_by_assignment"] == [0.8334, 0.5]  # F1 2/3 (rounded 0.6667) and 1; then 1 and 0
+    # A model fitted before 0.32.0 has no repeats: its one assignment is reported as before.
+    del estimator.oof_proba_repeats_
+    loso = _training_metrics(estimator, y, frame)["leave_one_source_out"]
+    assert loso["assignments"] == 1 and loso["overall"] == binary_metrics(y, repeats[0], 0.5)
 
 
 def test_resolve_model_path_order(tmp_path, monkeypatch):

@@ -10,6 +10,8 @@ from scamclf.evaluate import (
     evaluation_report,
     format_table,
     length_bands,
+    mean_binary_metrics,
+    mean_metrics_by_group,
     reliability_curve,
     write_report,
 )
@@ -19,6 +21,28 @@ def test_binary_metrics_counts_and_rates():
     m = binary_metrics(np.array([1, 1, 0, 0]), np.array([0.9, 0.2, 0.7, 0.1]), 0.5)
     assert m["confusion"] == {"tn": 1, "fp": 1, "fn": 1, "tp": 1}
     assert m["recall"] == 0.5 and m["false_positive_rate"] == 0.5
+
+
+def test_mean_binary_metrics_average_the_scorings_and_give_their_range():
+    y = np.array([1, 1, 0, 0])
+    probas = np.array([[0.9, 0.2, 0.7, 0.1], [0.9, 0.8, 0.1, 0.1], [0.1, 0.1, 0.1, 0.1]])
+    m = mean_binary_metrics(y, probas, 0.5)
+    assert (m["rows"], m["scam"], m["legit"]) == (4, 2, 2)  # counts are the rows', not the scorings'
+    assert m["recall"] == 0.5 and m["range"]["recall"] == [0.0, 1.0]
+    assert m["false_positive_rate"] == round(0.5 / 3, 4) and m["range"]["false_positive_rate"] == [0.0, 0.5]
+    assert m["confusion"] == {"tn": 1.7, "fp": 0.3, "fn": 1.0, "tp": 1.0}
+    assert m["precision"] == 0.75  # the scoring that flags nothing has no precision: left out of the mean
+    # One scoring is binary_metrics itself, without a range.
+    assert mean_binary_metrics(y, probas[0], 0.5) == binary_metrics(y, probas[0], 0.5)
+
+
+def test_mean_metrics_by_group_splits_every_scoring_the_same_way():
+    y, groups = np.array([1, 0, 1, 0]), np.array(["b", "b", "a", "a"])
+    probas = np.array([[0.9, 0.6, 0.2, 0.1], [0.9, 0.1, 0.8, 0.1]])
+    table = mean_metrics_by_group(y, probas, groups, 0.5)
+    assert list(table) == ["a", "b"]
+    assert table["a"]["recall"] == 0.5 and table["a"]["false_positive_rate"] == 0.0
+    assert table["b"]["recall"] == 1.0 and table["b"]["range"]["false_positive_rate"] == [0.0, 1.0]
 
 
 def test_binary_metrics_on_one_class_leave_undefined_values_empty():

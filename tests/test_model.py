@@ -522,6 +522,11 @@ def test_thresholds_see_every_assignment_of_sources_to_folds(corpus, monkeypatch
             np.testing.assert_allclose(decision[te], ref, rtol=0, atol=1e-12)
     assert not np.array_equal(decisions[0], decisions[1])
     assert len(clf.oof_proba_) == len(data) and 0 < clf.suspicious_threshold_ <= clf.threshold_ < 1
+    # Every assignment's calibrated held-out scores are kept; the first is oof_proba_.
+    assert clf.oof_proba_repeats_.shape == (len(decisions), len(data))
+    np.testing.assert_array_equal(clf.oof_proba_repeats_[0], clf.oof_proba_)
+    calibrated = clf.calibrator_.predict_proba(decisions[1].reshape(-1, 1))[:, 1]
+    np.testing.assert_allclose(clf.oof_proba_repeats_[1], calibrated, rtol=0, atol=1e-12)
 
     seen = _spy_fits(monkeypatch)
     one = ScamClassifier(

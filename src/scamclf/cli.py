@@ -307,12 +307,16 @@ def _print_training_summary(meta: dict[str, Any], target: Path, metrics_path: Pa
 
     counts = meta["class_counts"]
     loso = meta["metrics"]["leave_one_source_out"]
+    n = loso.get("assignments", 1)
+    mean_of = f", the mean of {n} assignments of sources to folds" if n > 1 else ""
+    per = ", ".join(str(f) for f in loso.get("macro_f1_by_assignment", []))
     lines = [
         f"Rows: {meta['rows']} (scam {counts.get('scam', 0)}, legit {counts.get('legit', 0)})",
         f"Thresholds: scam {meta['threshold']:.3f}, suspicious {meta['suspicious_threshold']:.3f}",
-        "Held out by source (each row scored by a model that never saw its source):",
+        f"Held out by source (each row scored by a model that never saw its source{mean_of}):",
         format_table(loso["by_source"], "source"),
-        f"Macro F1 over held-out sources with both classes: {loso['macro_f1']}",
+        f"Macro F1 over held-out sources with both classes: {loso['macro_f1']}"
+        + (f" (per assignment: {per})" if n > 1 else ""),
     ]
     if "random_split" in meta["metrics"]:
         lines.append(f"Random 80/20 split F1 (optimistic): {meta['metrics']['random_split']['f1']}")

@@ -68,6 +68,48 @@ def binary_metrics(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[s
     }
 
 
+_AVERAGED = ("precision", "recall", "f1", "false_positive_rate", "roc_auc", "pr_auc", "brier")
+_RANGED = ("recall", "false_positive_rate", "f1", "pr_auc")
+
+
+def mean_binary_metrics(y: np.ndarray, probas: np.ndarray, threshold: float) -> dict[str, Any]:
+    """:func:`binary_metrics` of several scorings of the same rows, averaged.
+
+    ``probas`` holds one row of probabilities per scoring (shape ``(k, n)``; a 1-d array is one
+    scoring): for example one per assignment of sources to held-out folds, so that which sources
+    happened to share a fold weighs less. Counts are the rows'; each rate is the mean over the
+    scorings where it is defined, the confusion counts are means, and with more than one scoring
+    ``range`` gives ``[min, max]`` of recall, false-positive rate, F1 and PR-AUC.
+
+    >>> m = mean_binary_metrics(np.array([1, 0]), np.array([[0.9, 0.2], [0.4, 0.2]]), 0.5)
+    >>> m["recall"], m["range"]["recall"]
+    (0.5, [0.0, 1.0])
+    """
+    probas = np.atleast_2d(np.asarray(probas, dtype=float))
+    runs = [binary_metrics(y, p, threshold) for p in probas]
+    if len(runs) == 1:
+        return runs[0]
+    out = dict(runs[0])
+    for key in _AVERAGED:
+        values = [r[key] for r in runs if r[key] is not None]
+        out[key] = round(float(np.mean(values)), 4) if values else None
+    out["confusion"] = {k: round(float(np.mean([r["confusion"][k] for r in runs])), 1) for k in runs[0]["confusion"]}
+    out["range"] = {
+        key: [float(min(values)), float(max(values))] for key in _RANGED if (values := [r[key] for r in runs if r[key] is not None])
+    }
+    return out
+
+
+def mean_metrics_by_group(
+    y: np.ndarray, probas: np.ndarray, groups: Any, threshold: float
+) -> dict[str, dict[str, Any]]:
+    """:func:`mean_binary_metrics` for every value of ``groups`` (e.g. source)."""
+    groups = np.asarray([str(g) for g in groups])
+    probas = np.atleast_2d(np.asarray(probas, dtype=float))
+    y = np.asarray(y)
+    return {g: mean_binary_metrics(y[groups == g], probas[:, groups == g], threshold) for g in sorted(set(groups))}
+
+
 def metrics_by_group(y: np.ndarray, proba: np.ndarray, groups: Any, threshold: float) -> dict[str, dict[str, Any]]:
     """Return :func:`binary_metrics` for every value of ``groups`` (e.g. source, language)."""
     groups = np.asarray([str(g) for g in groups])

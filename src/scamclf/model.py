@@ -445,7 +445,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         (``random_state``; :func:`balanced_group_folds`), not in equal numbers per fold as
         ``GroupKFold(shuffle=True)`` does, which would hold out far more rows in some folds.
         An assignment equal to an earlier one (few sources) is dropped; ``oof_proba_`` holds the
-        first one's scores.
+        first one's scores, ``oof_proba_repeats_`` every one's.
     min_sources : int
         With ``groups``, keep only n-grams that occur in at least this many sources: feature
         selection against source-identifying vocabulary (lexicon cues are always kept).
@@ -490,7 +490,11 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
     threshold_, suspicious_threshold_ : float
         Probability thresholds for the ``scam`` and ``suspicious`` verdicts.
     oof_proba_ : ndarray
-        Calibrated held-out probability of every training row.
+        Calibrated held-out probability of every training row (the first assignment of sources
+        to folds; without ``groups``, the stratified folds).
+    oof_proba_repeats_ : ndarray of shape (n_assignments, n_samples)
+        The same for every assignment of sources to folds (``threshold_repeats``); the training
+        report averages its per-source metrics over them.
     type_classes_ : ndarray of str
         Scam types the type head can assign.
 
@@ -625,7 +629,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         stacked = np.concatenate(decisions).reshape(-1, 1)
         y_stacked, w_stacked = np.tile(y_int, repeats), np.tile(weights, repeats) / repeats
         self.calibrator_ = LogisticRegression(C=1e4, solver="lbfgs").fit(stacked, y_stacked, sample_weight=w_stacked)
-        self.oof_proba_ = self.calibrator_.predict_proba(decisions[0].reshape(-1, 1))[:, 1]
+        self.oof_proba_repeats_ = np.vstack([self.calibrator_.predict_proba(d.reshape(-1, 1))[:, 1] for d in decisions])
+        self.oof_proba_ = self.oof_proba_repeats_[0]
         self.oof_groups_ = groups_arr
         self.threshold_, self.suspicious_threshold_ = choose_thresholds(
             y_stacked,
