@@ -47,9 +47,12 @@ FOLDS = macau_folds.FOLDS_FILE
 ROW = re.compile(r"^\| (P\d+) \|")
 RANGE = re.compile(r"P40\.\.P(\d+)")
 TABLE_FURNITURE = re.compile(r"^\| (id|-+) \|")
-# | file | rows | sha256 |, also as | `en_19.jsonl` (what it holds) | 8 / 8 / 4 | `hash` |
+# | file | rows | sha256 |, also as | `en_19.jsonl` (what it holds) | 8 / 8 / 4 | `hash` |, padded or not
 HASH_ROW = re.compile(
-    r"^\| `?([^\s`|]+\.jsonl)`?(?: \([^|]*\))? \| (\d+(?: / \d+)*) \| `?([0-9a-f]{64})`? \|", flags=re.M
+    r"^\|[ \t]*`?([^\s`|]+\.jsonl)`?(?:[ \t]*\([^|]*\))?[ \t]*"  # the file, what it holds
+    r"\|[ \t]*(\d+(?:[ \t]*/[ \t]*\d+)*)[ \t]*"  # its rows, or rows per category
+    r"\|[ \t]*`?([0-9a-fA-F]{64})`?[ \t]*\|",  # its sha256
+    flags=re.M,
 )
 
 HAND_STEPS = """Left to do by hand:
@@ -113,11 +116,14 @@ def written_hashes(staging: Path, lines: dict[Path, list[str]]) -> dict[str, str
         raise MergeError(f"{path}: missing; record the hashes as written before the review")
     found = HASH_ROW.findall(path.read_text("utf-8"))
     # rows as one number or per category ("8 / 8 / 4"); names and hashes may be in backticks
-    listed = {name: (sum(int(n) for n in rows.split("/")), digest) for name, rows, digest in found}
+    listed = {name: (sum(int(n) for n in rows.split("/")), digest.lower()) for name, rows, digest in found}
+    if len(listed) < len(found):
+        twice = sorted({name for name, _, _ in found if sum(n == name for n, _, _ in found) > 1})
+        raise MergeError(f"{path}: lists {twice} more than once; keep one row per file")
     if sorted(listed) != sorted(p.name for p in files):
         raise MergeError(
             f"{path}: lists {sorted(listed)} but the folder holds {[p.name for p in files]}; "
-            "list every staged .jsonl as '| file | rows | sha256 |'"
+            "list every staged .jsonl as '| file | rows | sha256 |' (rows may be per category, '8 / 8 / 4')"
         )
     for file in files:
         rows = sum(1 for line in lines[file] if line.strip())

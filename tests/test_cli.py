@@ -41,6 +41,26 @@ def test_train_writes_model_and_metrics_and_refuses_overwrite(corpus_path, tmp_p
     assert _invoke("train", corpus_path, "--model-path", target, "--force").exit_code == 0
 
 
+def test_training_summary_reports_the_mean_of_several_assignments(tmp_path, capsys):
+    from scamclf.cli import _print_training_summary
+
+    by_source = {"a": {"rows": 2, "scam": 1, "legit": 1, "recall": 0.5, "false_positive_rate": 0.0, "f1": 0.6667}}
+    loso = {"by_source": by_source, "macro_f1": 0.6, "assignments": 3, "macro_f1_by_assignment": [0.5, None, 0.7]}
+    meta = {"rows": 2, "class_counts": {"scam": 1, "legit": 1}, "threshold": 0.5, "suspicious_threshold": 0.25}
+    _print_training_summary({**meta, "metrics": {"leave_one_source_out": loso}}, tmp_path / "m", tmp_path / "j")
+    out = capsys.readouterr().out
+    assert "the mean of 3 assignments of sources to folds" in out
+    assert "Macro F1 over held-out sources with both classes: 0.6 (per assignment: 0.5, -, 0.7)" in out
+    # One assignment (or a report written before 0.32.0): the lines as they were.
+    _print_training_summary(
+        {**meta, "metrics": {"leave_one_source_out": {"by_source": by_source, "macro_f1": 0.6}}},
+        tmp_path / "m",
+        tmp_path / "j",
+    )
+    out = capsys.readouterr().out
+    assert "assignments" not in out and out.count("Macro F1 over held-out sources with both classes: 0.6\n") == 1
+
+
 def test_train_tol_reaches_the_model_and_its_metadata(corpus_path, tmp_path):
     import scamclf
     from scamclf.config import FIT_TOL

@@ -34,6 +34,8 @@ def test_mean_binary_metrics_average_the_scorings_and_give_their_range():
     assert m["precision"] == 0.75  # the scoring that flags nothing has no precision: left out of the mean
     # One scoring is binary_metrics itself, without a range.
     assert mean_binary_metrics(y, probas[0], 0.5) == binary_metrics(y, probas[0], 0.5)
+    with pytest.raises(ValueError, match="at least one scoring"):
+        mean_binary_metrics(y, np.empty((0, 4)), 0.5)
 
 
 def test_mean_metrics_by_group_splits_every_scoring_the_same_way():

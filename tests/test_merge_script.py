@@ -142,6 +142,14 @@ def test_hashes_listed_per_category_with_backticks_are_read(merge, capsys):
     (staging / "HASHES.md").write_text(header + f"| `en_14.jsonl` (English) | 1 / 0 / 1 | `{digest}` |\n")
     assert module.main([str(staging)]) == 1
     assert "1 rows, but HASHES.md says 2" in capsys.readouterr().err
+    # Padded by a table formatter, counts without spaces, the hash in capitals: the same row.
+    (staging / "HASHES.md").write_text(header + f"|  en_14.jsonl   |  0/0/1  |  {digest.upper()}  |\n")
+    assert module.main([str(staging)]) == 0
+    capsys.readouterr()
+    # A file listed twice is refused, not read from its last row.
+    (staging / "HASHES.md").write_text(header + f"| en_14.jsonl | 1 | {digest} |\n| en_14.jsonl | 1 | {'0' * 64} |\n")
+    assert module.main([str(staging)]) == 1
+    assert "lists ['en_14.jsonl'] more than once" in capsys.readouterr().err
 
 
 def test_uncommitted_hashes_are_refused(merge, capsys):

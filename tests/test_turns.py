@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scamclf.errors import DataError
+from scamclf.features import normalise_text
 from scamclf.turns import CallTracker, TurnScorer, reference_trajectory, split_turns
 
 _WORDS = ["this", "is", "the", "police", "your", "parcel", "drugs", "safe", "account", "transfer", "hi", "mum"]
@@ -88,6 +89,10 @@ def test_split_turns():
     assert split_turns(srt) == ["hello", "this is the police"]
     assert split_turns("how many cards\n2\nok") == ["how many cards", "2", "ok"]
     assert split_turns("2\n00:00:05 hello") == ["2", "00:00:05 hello"]
+    # Windows line endings too, and the whole text normalises to the same words as its turns.
+    crlf = srt.replace("\n", "\r\n")
+    assert split_turns(crlf) == ["hello", "this is the police"]
+    assert normalise_text(crlf).split() == normalise_text(srt).split() == ["hello", "this", "is", "the", "police"]
 
 
 def test_score_turns_one_text_per_call(fitted):

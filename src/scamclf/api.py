@@ -583,7 +583,9 @@ def train(
 
     Thresholds are chosen on held-out sources; ``metadata["metrics"]`` holds held-out-source
     metrics (``leave_one_source_out``: each row scored by a model that never saw its source; the
-    sources are held out in up to six folds) and a random 80/20 split.
+    sources are held out in up to six folds, on each of ``assignments`` assignments of sources to
+    folds; ``by_source`` and ``overall`` are means over them with each figure's ``range``, and
+    ``macro_f1_by_assignment`` lists each one's macro F1) and a random 80/20 split.
 
     Examples
     --------
@@ -637,16 +639,20 @@ def _training_metrics(estimator: ScamClassifier, y: np.ndarray, frame: pd.DataFr
     # a source's figures (0.32.0's bundled corpus: Chinese Macau calls held out with KdConv flagged
     # 0.67 of their genuine rows in one assignment), so the report is their mean, with the range.
     probas = getattr(estimator, "oof_proba_repeats_", None)
-    if probas is None:  # models fitted before 0.32.0
+    if probas is None:  # an estimator unpickled from a model saved before 0.32.0
         probas = estimator.oof_proba_[np.newaxis, :]
+    averaged = (
+        f"; every figure is the mean over {len(probas)} assignments of sources to folds, 'range' its minimum and maximum"
+        if len(probas) > 1
+        else ""
+    )
     by_source = mean_metrics_by_group(y, probas, sources, t)
     metrics: dict[str, Any] = {
         "leave_one_source_out": {
             "note": (
                 "each row scored by a model that never saw its source (sources held out in up to "
-                f"{estimator.max_group_folds} folds); the TF-IDF vocabulary (unsupervised) is fitted on all rows; "
-                f"every figure is the mean over {len(probas)} assignment(s) of sources to folds, "
-                "'range' its minimum and maximum"
+                f"{estimator.max_group_folds} folds); the TF-IDF vocabulary (unsupervised) is fitted on all rows"
+                + averaged
             ),
             "assignments": len(probas),
             "overall": mean_binary_metrics(y, probas, t),

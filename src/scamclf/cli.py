@@ -309,7 +309,7 @@ def _print_training_summary(meta: dict[str, Any], target: Path, metrics_path: Pa
     loso = meta["metrics"]["leave_one_source_out"]
     n = loso.get("assignments", 1)
     mean_of = f", the mean of {n} assignments of sources to folds" if n > 1 else ""
-    per = ", ".join(str(f) for f in loso.get("macro_f1_by_assignment", []))
+    per = ", ".join("-" if f is None else str(f) for f in loso.get("macro_f1_by_assignment", []))
     lines = [
         f"Rows: {meta['rows']} (scam {counts.get('scam', 0)}, legit {counts.get('legit', 0)})",
         f"Thresholds: scam {meta['threshold']:.3f}, suspicious {meta['suspicious_threshold']:.3f}",

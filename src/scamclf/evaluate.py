@@ -25,6 +25,8 @@ __all__ = [
     "format_table",
     "length_bands",
     "macro_average",
+    "mean_binary_metrics",
+    "mean_metrics_by_group",
     "metrics_by_group",
     "reliability_curve",
     "write_report",
@@ -68,7 +70,7 @@ def binary_metrics(y: np.ndarray, proba: np.ndarray, threshold: float) -> dict[s
     }
 
 
-_AVERAGED = ("precision", "recall", "f1", "false_positive_rate", "roc_auc", "pr_auc", "brier")
+_COUNTS = ("rows", "scam", "legit", "confusion")  # the rows'; every other key of binary_metrics is averaged
 _RANGED = ("recall", "false_positive_rate", "f1", "pr_auc")
 
 
@@ -86,16 +88,20 @@ def mean_binary_metrics(y: np.ndarray, probas: np.ndarray, threshold: float) -> 
     (0.5, [0.0, 1.0])
     """
     probas = np.atleast_2d(np.asarray(probas, dtype=float))
+    if not len(probas):
+        raise ValueError("mean_binary_metrics needs at least one scoring of the rows, got none.")
     runs = [binary_metrics(y, p, threshold) for p in probas]
     if len(runs) == 1:
         return runs[0]
     out = dict(runs[0])
-    for key in _AVERAGED:
+    for key in (k for k in out if k not in _COUNTS):
         values = [r[key] for r in runs if r[key] is not None]
         out[key] = round(float(np.mean(values)), 4) if values else None
     out["confusion"] = {k: round(float(np.mean([r["confusion"][k] for r in runs])), 1) for k in runs[0]["confusion"]}
     out["range"] = {
-        key: [float(min(values)), float(max(values))] for key in _RANGED if (values := [r[key] for r in runs if r[key] is not None])
+        key: [float(min(values)), float(max(values))]
+        for key in _RANGED
+        if (values := [r[key] for r in runs if r[key] is not None])
     }
     return out
 

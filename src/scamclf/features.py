@@ -64,7 +64,7 @@ _LABEL_HINTS = ("speaker", "spk", "guest", "person", "participant", "<v")
 # mean "scam". A bare "10:30" inside a turn, or as the whole turn, is speech (a time of day) and stays.
 _TS = r"\d{1,2}(?::\d{2}){1,2}(?:[.,]\d{1,3})?"
 _TIMESTAMP = re.compile(
-    rf"(?m:^[ \t]*\d+[ \t]*\n(?=[ \t]*{_TS}[ \t]*-->))"  # an SRT cue number before its time range
+    rf"(?m:^[ \t]*\d+[ \t]*\r?\n(?=[ \t]*{_TS}[ \t]*-->))"  # an SRT cue number before its time range
     rf"|{_TS}[ \t]*-->[ \t]*{_TS}"
     rf"|[\[(]{_TS}[\])]"
     r"|\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,3})?\b"
@@ -74,7 +74,7 @@ _CUE_NUMBER = re.compile(r"[ \t]*\d+[ \t]*")
 _CUE_TIME_RANGE = re.compile(rf"[ \t]*{_TS}[ \t]*-->")
 
 
-def is_cue_number(line: str, next_line: str) -> bool:
+def _is_cue_number(line: str, next_line: str) -> bool:
     """Whether ``line`` is a subtitle cue number: digits alone, followed by the cue's time range.
 
     Normalisation removes it from a whole text (``_TIMESTAMP``); a caller that splits the text into

@@ -493,8 +493,10 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         Calibrated held-out probability of every training row (the first assignment of sources
         to folds; without ``groups``, the stratified folds).
     oof_proba_repeats_ : ndarray of shape (n_assignments, n_samples)
-        The same for every assignment of sources to folds (``threshold_repeats``); the training
-        report averages its per-source metrics over them.
+        The same for every assignment of sources to folds (``threshold_repeats``; one row without
+        ``groups``); the training report averages its per-source metrics over them. Saved with
+        the model (3 x 8 bytes per training row: 0.8 MB for the bundled corpus); absent from
+        models saved before 0.32.0.
     type_classes_ : ndarray of str
         Scam types the type head can assign.
 

@@ -81,7 +81,8 @@ FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectori
 # New models carry lexicon v8 ("right now" no longer an urgency cue); older models keep their lexicon and
 # score as before. New models may be trained with per-source intercepts (`train --source-offset`, off by default).
 # 0.32.0: the bundled corpus holds Macau batch 19 (80 long calls); scoring and every saved model's scores
-# are unchanged (turn by turn, an SRT cue number before its time range is no longer a turn).
+# are unchanged but for subtitle files with Windows line endings: an SRT cue number followed by "\r\n" was
+# kept as a spoken number, and is now dropped as with "\n" (turn by turn, such a cue number is no longer a turn).
 SAME_SCORES_SINCE = "0.5.0"
 _MAX_HEADER = 1 << 20
 

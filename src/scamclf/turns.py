@@ -15,6 +15,7 @@ summed and weighed again); the tests hold the two equal.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time
@@ -26,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .config import is_blank
-from .features import FeatureNames, is_cue_number, normalise_text
+from .features import FeatureNames, _is_cue_number, normalise_text
 from .model import ScamClassifier, _fold_subphrases
 
 __all__ = ["CallState", "CallTracker", "TurnScorer", "reference_trajectory", "split_turns"]
@@ -50,11 +51,10 @@ def split_turns(text: Any) -> list[str]:
     if text is None or (isinstance(text, float) and text != text):
         return []
     lines = str(text).splitlines()
-    following = [*lines[1:], ""][: len(lines)]
     return [
         line
-        for line, after in zip(lines, following, strict=True)
-        if not is_blank(line) and _speaks(line) and not is_cue_number(line, after)
+        for line, after in itertools.pairwise([*lines, ""])
+        if not is_blank(line) and _speaks(line) and not _is_cue_number(line, after)
     ]
 
 
