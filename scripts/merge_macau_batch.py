@@ -32,6 +32,7 @@ import json
 import re
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,8 +118,8 @@ def written_hashes(staging: Path, lines: dict[Path, list[str]]) -> dict[str, str
     found = HASH_ROW.findall(path.read_text("utf-8"))
     # rows as one number or per category ("8 / 8 / 4"); names and hashes may be in backticks
     listed = {name: (sum(int(n) for n in rows.split("/")), digest.lower()) for name, rows, digest in found}
-    if len(listed) < len(found):
-        twice = sorted({name for name, _, _ in found if sum(n == name for n, _, _ in found) > 1})
+    twice = sorted(name for name, count in Counter(name for name, _, _ in found).items() if count > 1)
+    if twice:
         raise MergeError(f"{path}: lists {twice} more than once; keep one row per file")
     if sorted(listed) != sorted(p.name for p in files):
         raise MergeError(

@@ -44,7 +44,7 @@ from .evaluate import (
     evaluation_report,
     macro_average,
     mean_binary_metrics,
-    mean_metrics_by_group,
+    mean_tables,
     metrics_by_group,
 )
 from .features import normalise_text
@@ -646,7 +646,8 @@ def _training_metrics(estimator: ScamClassifier, y: np.ndarray, frame: pd.DataFr
         if len(probas) > 1
         else ""
     )
-    by_source = mean_metrics_by_group(y, probas, sources, t)
+    tables = [metrics_by_group(y, p, sources, t) for p in probas]
+    by_source = mean_tables(tables)
     metrics: dict[str, Any] = {
         "leave_one_source_out": {
             "note": (
@@ -658,9 +659,7 @@ def _training_metrics(estimator: ScamClassifier, y: np.ndarray, frame: pd.DataFr
             "overall": mean_binary_metrics(y, probas, t),
             "by_source": by_source,
             "macro_f1": macro_average(by_source, "f1", both_classes=True),
-            "macro_f1_by_assignment": [
-                macro_average(metrics_by_group(y, p, sources, t), "f1", both_classes=True) for p in probas
-            ],
+            "macro_f1_by_assignment": [macro_average(table, "f1", both_classes=True) for table in tables],
             "macro_recall": macro_average(by_source, "recall"),
             "macro_false_positive_rate": macro_average(by_source, "false_positive_rate"),
         }

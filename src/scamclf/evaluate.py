@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ __all__ = [
     "length_bands",
     "macro_average",
     "mean_binary_metrics",
+    "mean_metrics",
     "mean_metrics_by_group",
+    "mean_tables",
     "metrics_by_group",
     "reliability_curve",
     "write_report",
@@ -74,23 +77,15 @@ _COUNTS = ("rows", "scam", "legit", "confusion")  # the rows'; every other key o
 _RANGED = ("recall", "false_positive_rate", "f1", "pr_auc")
 
 
-def mean_binary_metrics(y: np.ndarray, probas: np.ndarray, threshold: float) -> dict[str, Any]:
-    """:func:`binary_metrics` of several scorings of the same rows, averaged.
+def mean_metrics(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Average :func:`binary_metrics` results of several scorings of the same rows.
 
-    ``probas`` holds one row of probabilities per scoring (shape ``(k, n)``; a 1-d array is one
-    scoring): for example one per assignment of sources to held-out folds, so that which sources
-    happened to share a fold weighs less. Counts are the rows'; each rate is the mean over the
-    scorings where it is defined, the confusion counts are means, and with more than one scoring
-    ``range`` gives ``[min, max]`` of recall, false-positive rate, F1 and PR-AUC.
-
-    >>> m = mean_binary_metrics(np.array([1, 0]), np.array([[0.9, 0.2], [0.4, 0.2]]), 0.5)
-    >>> m["recall"], m["range"]["recall"]
-    (0.5, [0.0, 1.0])
+    Counts are the rows' (the first run's); each rate is the mean over the runs where it is
+    defined, the confusion counts are means, and with more than one run ``range`` gives
+    ``[min, max]`` of recall, false-positive rate, F1 and PR-AUC. One run is returned as it is.
     """
-    probas = np.atleast_2d(np.asarray(probas, dtype=float))
-    if not len(probas):
-        raise ValueError("mean_binary_metrics needs at least one scoring of the rows, got none.")
-    runs = [binary_metrics(y, p, threshold) for p in probas]
+    if not runs:
+        raise ValueError("averaging metrics needs at least one scoring of the rows, got none.")
     if len(runs) == 1:
         return runs[0]
     out = dict(runs[0])
@@ -106,14 +101,34 @@ def mean_binary_metrics(y: np.ndarray, probas: np.ndarray, threshold: float) -> 
     return out
 
 
+def mean_binary_metrics(y: np.ndarray, probas: np.ndarray, threshold: float) -> dict[str, Any]:
+    """:func:`binary_metrics` of several scorings of the same rows, averaged (:func:`mean_metrics`).
+
+    ``probas`` holds one row of probabilities per scoring (shape ``(k, n)``; a 1-d array is one
+    scoring): for example one per assignment of sources to held-out folds, so that which sources
+    happened to share a fold weighs less.
+
+    >>> m = mean_binary_metrics(np.array([1, 0]), np.array([[0.9, 0.2], [0.4, 0.2]]), 0.5)
+    >>> m["recall"], m["range"]["recall"]
+    (0.5, [0.0, 1.0])
+    """
+    return mean_metrics([binary_metrics(y, p, threshold) for p in np.atleast_2d(np.asarray(probas, dtype=float))])
+
+
 def mean_metrics_by_group(
     y: np.ndarray, probas: np.ndarray, groups: Any, threshold: float
 ) -> dict[str, dict[str, Any]]:
     """:func:`mean_binary_metrics` for every value of ``groups`` (e.g. source)."""
-    groups = np.asarray([str(g) for g in groups])
-    probas = np.atleast_2d(np.asarray(probas, dtype=float))
-    y = np.asarray(y)
-    return {g: mean_binary_metrics(y[groups == g], probas[:, groups == g], threshold) for g in sorted(set(groups))}
+    return mean_tables(
+        [metrics_by_group(y, p, groups, threshold) for p in np.atleast_2d(np.asarray(probas, dtype=float))]
+    )
+
+
+def mean_tables(tables: Sequence[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per-group tables of several scorings (:func:`metrics_by_group`), averaged group by group."""
+    if not tables:
+        raise ValueError("averaging metrics needs at least one scoring of the rows, got none.")
+    return {g: mean_metrics([table[g] for table in tables]) for g in tables[0]}
 
 
 def metrics_by_group(y: np.ndarray, proba: np.ndarray, groups: Any, threshold: float) -> dict[str, dict[str, Any]]:

@@ -63,15 +63,18 @@ _LABEL_HINTS = ("speaker", "spk", "guest", "person", "participant", "<v")
 # in, they become digit tokens, which scam corpora full of phone numbers and amounts taught to
 # mean "scam". A bare "10:30" inside a turn, or as the whole turn, is speech (a time of day) and stays.
 _TS = r"\d{1,2}(?::\d{2}){1,2}(?:[.,]\d{1,3})?"
+# An SRT cue number, and the start of the time range that must follow it.
+_CUE_NUMBER_SRC = r"[ \t]*\d+[ \t]*"
+_CUE_TIME_RANGE_SRC = rf"[ \t]*{_TS}[ \t]*-->"
 _TIMESTAMP = re.compile(
-    rf"(?m:^[ \t]*\d+[ \t]*\r?\n(?=[ \t]*{_TS}[ \t]*-->))"  # an SRT cue number before its time range
+    rf"(?m:^{_CUE_NUMBER_SRC}\r?\n(?={_CUE_TIME_RANGE_SRC}))"  # an SRT cue number before its time range
     rf"|{_TS}[ \t]*-->[ \t]*{_TS}"
     rf"|[\[(]{_TS}[\])]"
     r"|\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d{1,3})?\b"
     rf"|(?m:^[ \t]*{_TS}(?=[ \t]+\S))"  # "0:05 hello"; a turn that is only "9:00" is an answer
 )
-_CUE_NUMBER = re.compile(r"[ \t]*\d+[ \t]*")
-_CUE_TIME_RANGE = re.compile(rf"[ \t]*{_TS}[ \t]*-->")
+_CUE_NUMBER = re.compile(_CUE_NUMBER_SRC)
+_CUE_TIME_RANGE = re.compile(_CUE_TIME_RANGE_SRC)
 
 
 def _is_cue_number(line: str, next_line: str) -> bool:

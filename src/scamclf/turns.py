@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .config import is_blank
-from .features import FeatureNames, _is_cue_number, normalise_text
+from .features import _LABEL_HINTS, FeatureNames, _is_cue_number, normalise_text
 from .model import ScamClassifier, _fold_subphrases
 
 __all__ = ["CallState", "CallTracker", "TurnScorer", "reference_trajectory", "split_turns"]
@@ -68,7 +68,10 @@ def _speaks(line: str) -> bool:
 
 
 _FORMATTING_LINE_CHARS = 64
-_MAYBE_FORMATTING = re.compile(r"(?i)\d|[<\[(]|speaker|spk|guest|person|participant|^\W*$")
+# A digit, an opening bracket (also of "<v"), a speaker-label word, or no letter at all.
+_MAYBE_FORMATTING = re.compile(
+    r"(?i)\d|[<\[(]|" + "|".join(hint for hint in _LABEL_HINTS if hint.isalpha()) + r"|^\W*$"
+)
 
 
 @dataclass
