@@ -11,16 +11,27 @@ pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
 from scamclf.api import score_file  # noqa: E402
-from scamclf.dask_engine import expand_inputs, score_dask_frame, score_files_dask  # noqa: E402
+from scamclf.dask_engine import LOCAL_DASHBOARD_ADDRESS, expand_inputs, score_dask_frame, score_files_dask  # noqa: E402
 from scamclf.errors import DataError, OutputExistsError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=LOCAL_DASHBOARD_ADDRESS,
+        silence_logs=logging.ERROR,
     ) as running:
         yield running
+
+
+def test_a_cluster_the_engine_starts_serves_its_dashboard_on_loopback_only(cluster):
+    # The same address the engine passes: no socket on another interface, and no fixed port to clash on.
+    sockets = [sock.getsockname()[0] for sock in cluster.scheduler.http_server._sockets.values()]
+    assert sockets and all(host == "127.0.0.1" for host in sockets)
+    assert cluster.scheduler.http_server.port != 8787
 
 
 @pytest.fixture(scope="module")

@@ -33,6 +33,11 @@ from .parallel import available_cpus
 
 __all__ = ["expand_inputs", "score_dask_frame", "score_files_dask"]
 
+# The scheduler of a cluster this module starts serves its diagnostic dashboard on loopback and a free port:
+# ``dashboard_address=None`` does not turn it off but falls back to the configured ":8787" on every interface
+# (distributed 2026.8), which would show any machine on the network the tasks of a scoring run.
+LOCAL_DASHBOARD_ADDRESS = "127.0.0.1:0"
+
 _EXTENSIONS = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq", ".csv.gz", ".tsv.gz", ".jsonl.gz")
 
 
@@ -159,7 +164,7 @@ def score_files_dask(
                     n_workers=n_workers or available_cpus(),
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=LOCAL_DASHBOARD_ADDRESS,
                     silence_logs=logging.ERROR,
                 )
             )
