@@ -205,16 +205,24 @@ def test_every_family_has_a_pinned_benchmark_fold(macau):
 
 
 def test_the_challenge_set_is_recorded_and_kept_out_of_training():
-    """Batch 15 is a held-out challenge set: hashed in the datasheet, in no training data."""
+    """Batches 15 and 21 are held-out challenge sets: hashed in the datasheet, in no training data."""
     from scamclf.dataset import load_bundled_corpus
 
     challenge = sorted((ROOT.parent / "macau_challenge").glob("*.jsonl"))
-    assert [p.name for p in challenge] == ["en_15.jsonl", "ms_15.jsonl", "zh_15.jsonl"]
+    assert [p.name for p in challenge] == [
+        "en_15.jsonl",
+        "en_21.jsonl",
+        "en_21b.jsonl",
+        "ms_15.jsonl",
+        "ms_21.jsonl",
+        "zh_15.jsonl",
+        "zh_21.jsonl",
+    ]
     datasheet = (ROOT / "README.md").read_text()
     texts = set()
     for path in challenge:
         assert hashlib.sha256(path.read_bytes()).hexdigest() in datasheet, f"{path.name}: record its hash"
         texts |= {json.loads(line)["text"] for line in path.read_text("utf-8").splitlines() if line.strip()}
-    assert len(texts) == 120
+    assert len(texts) == 240
     assert not texts & set(load_bundled_corpus()["text"]), "challenge rows leaked into the bundled corpus"
     assert not any((ROOT / p.name).exists() for p in challenge), "challenge files must stay out of data/raw/macau"
