@@ -478,9 +478,10 @@ def _spy_fits(monkeypatch):
         seen["thresholds"].append(len(y))
         return real_choose(y, proba, **kwargs)
 
-    def linear(self, Xf, y, w, groups, signs):
-        out = real_linear(self, Xf, y, w, groups, signs)
+    def linear(self, Xf, y, w, groups, signs, strata=None):
+        out = real_linear(self, Xf, y, w, groups, signs, strata)
         seen["linear"].append(((Xf, y, w, groups, signs), out[1]))
+        seen.setdefault("strata", []).append(strata)
         return out
 
     monkeypatch.setattr(model_module, "_fit_and_score", fit)
@@ -585,6 +586,56 @@ def test_balanced_group_folds_cover_every_row_once():
             assert not set(groups[tr]) & set(groups[te])
     with pytest.raises(ValueError, match="n_splits"):
         balanced_group_folds(groups, 6)
+
+
+def test_balanced_group_folds_in_size_order_are_group_k_fold():
+    from sklearn.model_selection import GroupKFold
+
+    from scamclf.model import balanced_group_folds
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        groups = rng.integers(0, 9, size=int(rng.integers(20, 120))).astype(str)
+        k = int(rng.integers(2, len(np.unique(groups)) + 1))
+        ours = balanced_group_folds(groups, k, shuffle=False)
+        theirs = list(GroupKFold(n_splits=k).split(groups, groups=groups))
+        assert [te.tolist() for _, te in ours] == [te.tolist() for _, te in theirs]
+
+
+def test_balanced_group_folds_spread_the_top_stratum_over_the_folds():
+    from scamclf.model import balanced_group_folds
+
+    # Four small boosted groups among large plain ones: by size alone some share a fold.
+    names = ["big1", "big2", "big3", "big4", "mid", "m_en", "m_zh", "m_ms", "m_x"]
+    groups = np.repeat(names, [400, 300, 250, 200, 120, 60, 50, 30, 20])
+    boost = np.where(np.char.startswith(groups, "m_"), 6.0, 1.0)
+    plain = balanced_group_folds(groups, 6, shuffle=False)
+    assert max(len({g for g in set(groups[te]) if g.startswith("m_")}) for _, te in plain) >= 2
+    for folds in [balanced_group_folds(groups, 6, shuffle=False, strata=boost)] + [
+        balanced_group_folds(groups, 6, seed, strata=boost) for seed in range(20)
+    ]:
+        tests = np.concatenate([te for _, te in folds])
+        assert sorted(tests.tolist()) == list(range(len(groups))) and all(len(te) for _, te in folds)
+        assert all(len({g for g in set(groups[te]) if g.startswith("m_")}) <= 1 for _, te in folds)
+    # More boosted groups than folds: as even as they can be.
+    folds = balanced_group_folds(groups, 3, shuffle=False, strata=boost)
+    assert sorted(len({g for g in set(groups[te]) if g.startswith("m_")}) for _, te in folds) == [1, 1, 2]
+    with pytest.raises(ValueError, match="one value per row"):
+        balanced_group_folds(groups, 3, strata=boost[:-1])
+
+
+def test_fit_spreads_the_boosted_sources_over_the_folds(corpus, monkeypatch):
+    # Six sources in three folds, two of them boosted: no assignment holds both out at once.
+    data = _six_sources(corpus)
+    boost = np.where(data["source"].isin(["s0", "s3"]), 6.0, 1.0)
+    seen = _spy_fits(monkeypatch)
+    clf = ScamClassifier(
+        features=ScamFeatures(min_df=1), max_group_folds=3, threshold_repeats=4, random_split_eval=False
+    )
+    clf.fit(data["text"], data["label"], groups=data["source"], domain_weight=boost)
+    np.testing.assert_array_equal(seen["strata"][0], boost)
+    held_out = [set(data["source"].to_numpy()[list(t)]) for t in seen["fits"] if t is not None]
+    assert held_out and all(not {"s0", "s3"} <= fold for fold in held_out)
 
 
 def _saved_without(clf, param):

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from joblib import Parallel, delayed, parallel_config
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold, StratifiedKFold
+from sklearn.model_selection import StratifiedKFold
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -337,27 +337,60 @@ def _bounded_logistic(
 
 
 def balanced_group_folds(
-    groups: np.ndarray, n_splits: int, random_state: int | np.random.RandomState | None = None
+    groups: np.ndarray,
+    n_splits: int,
+    random_state: int | np.random.RandomState | None = None,
+    *,
+    strata: Any = None,
+    shuffle: bool = True,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) row indices of ``n_splits`` folds over ``groups``: the groups in a random
-    order, each into the fold with the fewest rows so far. ``GroupKFold`` does the same largest
-    group first, which evens the folds out best but always groups the same way; a random order
-    groups differently each time, with less even folds (on the bundled corpus, 1,600 to 12,000
-    held-out rows per fold against 3,700 to 10,000), never leaving a fold empty.
+    order, each into the fold with the fewest rows so far. ``shuffle=False`` takes them largest
+    first, as ``GroupKFold`` does (the same folds), which evens the folds out best but always groups
+    the same way; a random order groups differently each time, with less even folds (on the
+    bundled corpus, 1,600 to 12,000 held-out rows per fold against 3,700 to 10,000), never leaving
+    a fold empty.
+
+    ``strata`` (one value per row; a group takes its largest) places the groups stratum by
+    stratum, highest first, each into the fold holding the fewest rows of its own stratum (then
+    the fewest rows): a stratum's groups spread over the folds, so with at most ``n_splits`` groups
+    in a stratum no fold holds out two of them. ``ScamClassifier`` passes the in-domain boost
+    (``domain_weight``), so that no held-out fit loses most of the in-domain data at once.
 
     >>> [test.tolist() for _, test in balanced_group_folds(np.array(list("aabbcd")), 2, 0)]
     [[2, 3, 4], [0, 1, 5]]
+    >>> groups = np.array(list("aaaabbcd"))  # c and d share a fold, as in GroupKFold ...
+    >>> [test.tolist() for _, test in balanced_group_folds(groups, 2, shuffle=False)]
+    [[0, 1, 2, 3], [4, 5, 6, 7]]
+    >>> domain = [1, 1, 1, 1, 1, 1, 6, 6]  # ... unless they form a stratum of their own
+    >>> [test.tolist() for _, test in balanced_group_folds(groups, 2, shuffle=False, strata=domain)]
+    [[0, 1, 2, 3, 7], [4, 5, 6]]
     """
     groups = np.asarray(groups)
     names, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
     if not 2 <= n_splits <= len(names):
         raise ValueError(f"n_splits must be between 2 and the number of groups ({len(names)}), got {n_splits}.")
-    rng = check_random_state(random_state)
+    if shuffle:
+        order = check_random_state(random_state).permutation(len(names))
+    else:
+        order = np.argsort(sizes, kind="stable")[::-1]  # GroupKFold's order
+    if strata is None:
+        level = np.zeros(len(names))
+    else:
+        strata = np.asarray(strata, dtype=np.float64)
+        if strata.shape != groups.shape:
+            raise ValueError(f"strata must hold one value per row: {len(groups)} rows, got shape {strata.shape}.")
+        level = np.full(len(names), -np.inf)
+        np.maximum.at(level, inverse, strata)
     load = np.zeros(n_splits, dtype=np.int64)
     fold_of = np.empty(len(names), dtype=np.int64)
-    for g in rng.permutation(len(names)):
-        fold_of[g] = int(np.argmin(load))
-        load[fold_of[g]] += sizes[g]
+    for stratum in np.unique(level)[::-1]:
+        in_stratum = np.zeros(n_splits, dtype=np.int64)
+        for g in order[level[order] == stratum]:
+            # Fewest rows of this stratum first, then fewest rows (lexsort: last key first).
+            fold_of[g] = int(np.lexsort((np.arange(n_splits), load, in_stratum))[0])
+            load[fold_of[g]] += sizes[g]
+            in_stratum[fold_of[g]] += sizes[g]
     row_fold = fold_of[inverse]
     return [(np.flatnonzero(row_fold != k), np.flatnonzero(row_fold == k)) for k in range(n_splits)]
 
@@ -440,10 +473,14 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         a fold moves a threshold chosen on one assignment (standard deviation 0.038 over seven
         assignments of the 0.17.0 bundled corpus: 0.495 to 0.600); the first plus two random ones
         bring that to 0.013 (0.500 to 0.545 over fifteen such triples).
-        The first assignment is scikit-learn's ``GroupKFold`` (largest source first, each into the
-        fold with fewest rows); the others place the sources the same way in a random order
+        The first assignment places the sources largest first, each into the fold with fewest
+        rows (scikit-learn's ``GroupKFold``); the others place them the same way in a random order
         (``random_state``; :func:`balanced_group_folds`), not in equal numbers per fold as
-        ``GroupKFold(shuffle=True)`` does, which would hold out far more rows in some folds.
+        ``GroupKFold(shuffle=True)`` does, which would hold out far more rows in some folds. With
+        ``domain_weight``, the boosted sources are placed first, spread over the folds, in every
+        assignment: by size alone, 120 more rows once put three of the four Macau sources in one
+        fold, whose fit then scored them with a quarter of the in-domain data and moved both
+        thresholds (benchmarks/README.md).
         An assignment equal to an earlier one (few sources) is dropped; ``oof_proba_`` holds the
         first one's scores, ``oof_proba_repeats_`` every one's.
     min_sources : int
@@ -623,7 +660,7 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         # a fit in this process with two stopped L-BFGS elsewhere (measured on the bundled corpus:
         # n_jobs=1 and n_jobs=2 gave thresholds 0.465 and 0.460), so a model depended on n_jobs.
         with threadpool_limits(limits=1):
-            self.linear_, decisions, split = self._linear_fits(Xf, y_int, weights, groups_arr, signs)
+            self.linear_, decisions, split = self._linear_fits(Xf, y_int, weights, groups_arr, signs, domain_weight)
         # Every assignment's held-out scores count for each row: calibration and thresholds see
         # each row once per assignment, its weight shared among them (the calibrator's fixed
         # regularisation then weighs as much as with one assignment).
@@ -652,22 +689,30 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _linear_fits(
-        self, Xf: sp.csr_matrix, y: np.ndarray, w: np.ndarray, groups: np.ndarray | None, signs: np.ndarray | None
+        self,
+        Xf: sp.csr_matrix,
+        y: np.ndarray,
+        w: np.ndarray,
+        groups: np.ndarray | None,
+        signs: np.ndarray | None,
+        strata: Any = None,
     ) -> tuple[LogisticRegression, list[np.ndarray], tuple[np.ndarray, np.ndarray] | None]:
         """Every linear fit of training, run side by side: (final model, held-out decisions, random split).
 
         The held-out decision of each row comes from a fit without its source (or its fold), once
         per assignment of sources to folds (``threshold_repeats``; one without groups); the random
         split is (test rows, their decision), or None when not asked for or too few rows.
+        ``strata`` (the in-domain boost) spreads the boosted sources over the folds in every
+        assignment (:func:`balanced_group_folds`).
         """
         assignments: list[list[tuple[np.ndarray, np.ndarray]]] = []
         if groups is not None and len(np.unique(groups)) >= 3:
             n_splits = min(len(np.unique(groups)), self.max_group_folds)
-            assignments.append(list(GroupKFold(n_splits=n_splits).split(Xf, y, groups)))
+            assignments.append(balanced_group_folds(groups, n_splits, shuffle=False, strata=strata))
             rng = check_random_state(self.random_state)
             seen = {_assignment_key(assignments[0])}
             for _ in range(1, self.threshold_repeats):
-                candidate = balanced_group_folds(groups, n_splits, rng)
+                candidate = balanced_group_folds(groups, n_splits, rng, strata=strata)
                 key = _assignment_key(candidate)
                 if key not in seen:
                     seen.add(key)
