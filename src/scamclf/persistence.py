@@ -85,6 +85,8 @@ FORMAT_VERSION = 2  # 2: scamclf.ngrams.NgramTfidf replaced sklearn TfidfVectori
 # kept as a spoken number, and is now dropped as with "\n" (turn by turn, such a cue number is no longer a turn).
 # 0.33.0: the bundled corpus holds Macau batch 20 (120 security-team calls, real and fake); scoring and
 # every saved model's scores are unchanged.
+# 0.34.0: training spreads the in-domain (boosted) sources over the folds that choose the thresholds, so
+# a new model's calibration and thresholds differ; scoring and every saved model's scores are unchanged.
 SAME_SCORES_SINCE = "0.5.0"
 _MAX_HEADER = 1 << 20
 
