@@ -595,8 +595,10 @@ def test_balanced_group_folds_in_size_order_are_group_k_fold():
 
     rng = np.random.default_rng(0)
     for _ in range(50):
-        groups = rng.integers(0, 9, size=int(rng.integers(20, 120))).astype(str)
-        k = int(rng.integers(2, len(np.unique(groups)) + 1))
+        # Groups of different sizes: scikit-learn before 1.9 orders same-size groups differently.
+        sizes = rng.choice(np.arange(1, 40), size=int(rng.integers(3, 10)), replace=False)
+        groups = rng.permutation(np.repeat([f"g{i}" for i in range(len(sizes))], sizes))
+        k = int(rng.integers(2, len(sizes) + 1))
         ours = balanced_group_folds(groups, k, shuffle=False)
         theirs = list(GroupKFold(n_splits=k).split(groups, groups=groups))
         assert [te.tolist() for _, te in ours] == [te.tolist() for _, te in theirs]
@@ -622,18 +624,33 @@ def test_balanced_group_folds_spread_the_top_stratum_over_the_folds():
     assert sorted(len({g for g in set(groups[te]) if g.startswith("m_")}) for _, te in folds) == [1, 1, 2]
     with pytest.raises(ValueError, match="one value per row"):
         balanced_group_folds(groups, 3, strata=boost[:-1])
+    with pytest.raises(ValueError, match="finite"):
+        balanced_group_folds(groups, 3, strata=np.where(groups == "mid", np.nan, boost))
 
 
 def test_fit_spreads_the_boosted_sources_over_the_folds(corpus, monkeypatch):
+    import scamclf.model as model_module
+
     # Six sources in three folds, two of them boosted: no assignment holds both out at once.
     data = _six_sources(corpus)
     boost = np.where(data["source"].isin(["s0", "s3"]), 6.0, 1.0)
+    real_folds, calls = model_module.balanced_group_folds, []
+
+    def folds(*args, **kwargs):
+        calls.append(kwargs)
+        return real_folds(*args, **kwargs)
+
+    monkeypatch.setattr(model_module, "balanced_group_folds", folds)
     seen = _spy_fits(monkeypatch)
     clf = ScamClassifier(
         features=ScamFeatures(min_df=1), max_group_folds=3, threshold_repeats=4, random_split_eval=False
     )
     clf.fit(data["text"], data["label"], groups=data["source"], domain_weight=boost)
     np.testing.assert_array_equal(seen["strata"][0], boost)
+    # Every assignment (the first in size order, the others at random) is given the boost.
+    assert len(calls) == 4 and [c.get("shuffle", True) for c in calls] == [False, True, True, True]
+    for c in calls:
+        np.testing.assert_array_equal(c["strata"], boost)
     held_out = [set(data["source"].to_numpy()[list(t)]) for t in seen["fits"] if t is not None]
     assert held_out and all(not {"s0", "s3"} <= fold for fold in held_out)
 

@@ -346,10 +346,11 @@ def balanced_group_folds(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, test) row indices of ``n_splits`` folds over ``groups``: the groups in a random
     order, each into the fold with the fewest rows so far. ``shuffle=False`` takes them largest
-    first, as ``GroupKFold`` does (the same folds), which evens the folds out best but always groups
-    the same way; a random order groups differently each time, with less even folds (on the
-    bundled corpus, 1,600 to 12,000 held-out rows per fold against 3,700 to 10,000), never leaving
-    a fold empty.
+    first, in ``GroupKFold``'s order (its folds exactly when no two groups have the same size, and
+    with scikit-learn 1.9, whose sort keeps ties in order, always), which evens the folds out best
+    but always groups the same way; a random order groups differently each time, with less even
+    folds (on the bundled corpus with its in-domain strata, 1,800 to 12,200 held-out rows per fold
+    against 3,700 to 10,000), never leaving a fold empty.
 
     ``strata`` (one value per row; a group takes its largest) places the groups stratum by
     stratum, highest first, each into the fold holding the fewest rows of its own stratum (then
@@ -380,10 +381,12 @@ def balanced_group_folds(
         strata = np.asarray(strata, dtype=np.float64)
         if strata.shape != groups.shape:
             raise ValueError(f"strata must hold one value per row: {len(groups)} rows, got shape {strata.shape}.")
+        if not np.isfinite(strata).all():
+            raise ValueError("strata must be finite in every row; NaN or inf found.")
         level = np.full(len(names), -np.inf)
         np.maximum.at(level, inverse, strata)
     load = np.zeros(n_splits, dtype=np.int64)
-    fold_of = np.empty(len(names), dtype=np.int64)
+    fold_of = np.full(len(names), -1, dtype=np.int64)
     for stratum in np.unique(level)[::-1]:
         in_stratum = np.zeros(n_splits, dtype=np.int64)
         for g in order[level[order] == stratum]:
@@ -479,8 +482,8 @@ class ScamClassifier(ClassifierMixin, BaseEstimator):
         ``GroupKFold(shuffle=True)`` does, which would hold out far more rows in some folds. With
         ``domain_weight``, the boosted sources are placed first, spread over the folds, in every
         assignment: by size alone, 120 more rows once put three of the four Macau sources in one
-        fold, whose fit then scored them with a quarter of the in-domain data and moved both
-        thresholds (benchmarks/README.md).
+        fold, whose fit then scored them with only the Chinese Macau calls as in-domain data and
+        moved both thresholds (benchmarks/README.md). Sizes still decide where the other sources go.
         An assignment equal to an earlier one (few sources) is dropped; ``oof_proba_`` holds the
         first one's scores, ``oof_proba_repeats_`` every one's.
     min_sources : int
